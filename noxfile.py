@@ -1,0 +1,44 @@
+"""Nox sessions: the one entry point for people and CI alike.
+
+`nox` alone runs `tests` and `lint`; `perf`, `update-baseline` and `load` are asked for by name.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _install(session: nox.Session, *groups: str, extras: str = "gate") -> None:
+    """Install the project (editable, with `extras`) and the named dependency groups."""
+    deps: list[str] = []
+    for group in groups:
+        deps.extend(nox.project.dependency_groups(PYPROJECT, group))
+    session.install("-e", f".[{extras}]" if extras else ".", *deps)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (the benchmark suites and the load test are run elsewhere)."""
+    _install(session, "test")
+    session.run(
+        "pytest",
+        "tests",
+        "--ignore=tests/benchmarks",
+        "--ignore=tests/load",
+        *session.posargs,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (check + format), mypy strict over src, tests and this file."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

@@ -1,0 +1,1 @@
+"""The performance gate: results, baselines, statistics, budgets, verdict and report."""
