@@ -11,6 +11,7 @@ import pytest
 from agui_perf.gate.report import comment
 from agui_perf.gate.report.comment import (
     BODY_LIMIT,
+    BODY_MAX_BYTES,
     MARKER,
     VERDICT_MAX_BYTES,
     Artifact,
@@ -244,6 +245,14 @@ def test_length_is_counted_in_utf16_units() -> None:
     # body run past GitHub's limit.
     body = build_body("😀" * 1000 + "\n" + "😀" * 1000, limit=1500)
     assert _units(body) <= 1500
+    assert "cut to fit" in body
+
+
+def test_body_is_capped_in_utf8_bytes_too() -> None:
+    # 60,000 CJK characters fit the character limit but not an environment variable.
+    body = build_body("漢字かな\n" * 12_000)
+    assert _units(body) <= BODY_LIMIT
+    assert len(body.encode("utf-8")) <= BODY_MAX_BYTES
     assert "cut to fit" in body
 
 

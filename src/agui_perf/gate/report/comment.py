@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BODY_LIMIT",
+    "BODY_MAX_BYTES",
     "MARKER",
     "MAX_ENTRIES",
     "VERDICT_FILE",
@@ -52,6 +53,10 @@ PR_FILE_MAX_BYTES = 32
 # GitHub refuses a comment body over 65,536 characters; the margin absorbs any difference
 # in how it counts (the length here is taken in UTF-16 code units, the stricter count).
 BODY_LIMIT = 65_000
+# The comment workflow hands the body from one job to the next through an environment
+# variable, and Linux caps one at 128 KiB (MAX_ARG_STRLEN); 65,000 CJK characters would be
+# 195,000 UTF-8 bytes, so the body is capped in bytes as well.
+BODY_MAX_BYTES = 120_000
 # Bounds the walk over the artifact tree: a report holds a handful of files.
 MAX_ENTRIES = 10_000
 MAX_DEPTH = 16
@@ -180,9 +185,14 @@ def _units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _clip(text: str, units: int) -> str:
-    """The longest prefix of whole lines of `text` within `units` UTF-16 code units."""
-    head = text.encode("utf-16-le")[: max(units, 0) * 2].decode("utf-16-le", errors="ignore")
+def _size(text: str) -> tuple[int, int]:
+    return _units(text), len(text.encode("utf-8"))
+
+
+def _clip(text: str, units: int, nbytes: int) -> str:
+    """The longest prefix of whole lines of `text` within both `units` and `nbytes`."""
+    head = text.encode("utf-16-le")[: units * 2].decode("utf-16-le", errors="ignore")
+    head = head.encode("utf-8")[:nbytes].decode("utf-8", errors="ignore")
     cut = head.rfind("\n")
     return head[:cut] if cut >= 0 else ""
 
@@ -201,8 +211,12 @@ def build_body(
     run_url: str | None = None,
     head_sha: str | None = None,
     limit: int = BODY_LIMIT,
+    max_bytes: int = BODY_MAX_BYTES,
 ) -> str:
-    """The comment: marker, sanitized verdict (cut at a line if needed), link to the run."""
+    """The comment: marker, sanitized verdict (cut at a line if needed), link to the run.
+
+    The body stays within `limit` UTF-16 code units and `max_bytes` UTF-8 bytes.
+    """
     footer_parts: list[str] = []
     if head_sha:
         footer_parts.append(f"commit `{head_sha[:12]}`")
@@ -212,7 +226,8 @@ def build_body(
     head = f"{MARKER}\n"
     text = _sanitize(verdict)
     body = head + text + footer
-    if _units(body) <= limit:
+    units, nbytes = _size(body)
+    if units <= limit and nbytes <= max_bytes:
         return body
     note = (
         "\n\n> [!NOTE]\n> The verdict was cut to fit a pull request comment "
@@ -220,10 +235,11 @@ def build_body(
         "`perf-report` artifact."
     )
     fence = "\n```"
-    room = limit - _units(head) - _units(footer) - _units(note) - _units(fence)
-    if room < 0:
-        raise ValueError(f"comment limit {limit} is too small for the marker and notes")
-    kept = _clip(text, room)
+    fixed_units, fixed_bytes = _size(head + footer + note + fence)
+    room_units, room_bytes = limit - fixed_units, max_bytes - fixed_bytes
+    if room_units < 0 or room_bytes < 0:
+        raise ValueError(f"comment limits {limit}/{max_bytes} are too small for the notes")
+    kept = _clip(text, room_units, room_bytes)
     # An odd number of fence lines means the cut fell inside a code block; close it so the
     # note renders as text.
     if sum(line.lstrip().startswith("```") for line in kept.split("\n")) % 2:
