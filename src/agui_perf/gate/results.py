@@ -1,0 +1,524 @@
+"""One normalized, schema-versioned Results format per side (accepted code, current code).
+
+Inputs are pytest-benchmark `--benchmark-json` files (one per fresh process) and the memray
+scenario objects written by `gate/memory.py`. Everything that comes in is validated here, once;
+every defect is a `GateError` that names the file and the problem.
+
+How a crash shows up, and what this module does about it:
+
+- The benchmarked function raised: pytest-benchmark marks it `has_error` and leaves it *out* of
+  the JSON. `merge_processes` rejects a benchmark present in some processes but not in all, and
+  one listed in `expected` (the collected names) but present in none.
+- Every benchmark crashed, or none was collected: pytest-benchmark writes *no* JSON file at all
+  ("Not saving anything"), so the file is missing (or holds `"benchmarks": []`): rejected.
+- An entry without `stats` (or `stats: null`, or no `stats.data`): rejected; the gate compares
+  per-process medians of the raw round times and has nothing to compare without them.
+- `stats.rounds` of 0, an empty or inconsistent `stats.data`, NaN/Infinity (Python's json writes
+  them), negative times, or a median of 0 (the timer could not resolve it): rejected.
+
+Results JSON (`results_to_json` / `results_from_json`), schema_version 1::
+
+    {
+      "schema_version": 1,
+      "source": {"commit": str, "tree_hash": str, "dirty": bool},
+      "environment": {see agui_perf.gate.environment.environment_to_json},
+      "benchmarks": {
+        "<name>": {
+          "samples": [float > 0, ...],          # seconds: one median per process
+          "rounds": [[float >= 0, ...], ...],   # seconds: stats.data of each process, or []
+          "summary": {"median", "iqr", "mean", "min", "max", "stddev": float >= 0,
+                      "rounds": int >= 1},      # over all rounds of all processes
+          "extra_info": {str: int | float | str}  # median over processes for numbers
+        }, ...
+      },
+      "memory": {
+        "<scenario>": {"peak_bytes": int, "total_allocations": int, "leaked_bytes": int,
+                       "top_sites": [{"location": "file.py:12", "function": str,
+                                      "bytes": int, "allocations": int}, ...]}, ...
+      }
+    }
+
+Benchmarks are keyed by pytest-benchmark's `name` (test name with parameters); two benchmarks
+with one name in one run are rejected rather than silently merged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agui_perf.gate._io import Reader, load_json_file
+from agui_perf.gate.environment import Environment, environment_from_json, environment_to_json
+from agui_perf.gate.errors import GateError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+__all__ = [
+    "RESULTS_HINT",
+    "SCHEMA_VERSION",
+    "AllocationSite",
+    "BenchmarkResult",
+    "MemoryResult",
+    "ProcessBenchmark",
+    "ProcessRun",
+    "Results",
+    "Scalar",
+    "Source",
+    "Summary",
+    "check_complete",
+    "load_memory",
+    "load_pytest_benchmark",
+    "memory_from_json",
+    "memory_to_json",
+    "merge_processes",
+    "results_from_json",
+    "results_to_json",
+    "summarize",
+]
+
+SCHEMA_VERSION = 1
+RESULTS_HINT = "re-run the measurement (nox -s perf)"
+
+Scalar = int | float | str
+
+
+@dataclass(frozen=True)
+class Source:
+    commit: str  # full hash, or "" when not in a git checkout
+    tree_hash: str  # git tree hash of src/ (what the timings depend on)
+    dirty: bool  # uncommitted changes under src/ at measurement time
+
+
+@dataclass(frozen=True)
+class Summary:
+    """pytest-benchmark's summary statistics, in seconds."""
+
+    median: float
+    iqr: float
+    mean: float
+    min: float
+    max: float
+    stddev: float
+    rounds: int
+
+
+@dataclass(frozen=True)
+class ProcessBenchmark:
+    """One benchmark as measured by one fresh process."""
+
+    name: str
+    median: float
+    data: tuple[float, ...]  # stats.data: the time of each round, seconds
+    extra_info: Mapping[str, Scalar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """Everything one process measured; `origin` quotes its file for error messages."""
+
+    origin: str
+    benchmarks: Mapping[str, ProcessBenchmark]
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    name: str
+    samples: tuple[float, ...]  # one median per process: what the rank test compares
+    rounds: tuple[tuple[float, ...], ...]  # per process stats.data; () when read from a baseline
+    summary: Summary  # over every round of every process
+    extra_info: Mapping[str, Scalar] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        """Median of the per-process medians: the figure the ratio compares."""
+        return statistics.median(self.samples)
+
+
+@dataclass(frozen=True)
+class AllocationSite:
+    location: str  # "path/file.py:123"
+    function: str
+    bytes: int
+    allocations: int
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    scenario: str
+    peak_bytes: int
+    total_allocations: int
+    leaked_bytes: int
+    top_sites: tuple[AllocationSite, ...] = ()
+
+
+@dataclass(frozen=True)
+class Results:
+    source: Source
+    environment: Environment
+    benchmarks: Mapping[str, BenchmarkResult]
+    memory: Mapping[str, MemoryResult] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Summary statistics of round times (needs at least one value)."""
+    data = sorted(values)
+    if len(data) >= 2:
+        q1, _, q3 = statistics.quantiles(data, n=4, method="inclusive")
+        iqr, stddev = q3 - q1, statistics.stdev(data)
+    else:
+        iqr, stddev = 0.0, 0.0
+    return Summary(
+        median=statistics.median(data),
+        iqr=iqr,
+        mean=statistics.fmean(data),
+        min=data[0],
+        max=data[-1],
+        stddev=stddev,
+        rounds=len(data),
+    )
+
+
+# --- pytest-benchmark input -------------------------------------------------------------------
+
+
+def _origin_of(source: object, kind: str, origin: str | None) -> str:
+    if origin is not None:
+        return origin
+    if isinstance(source, str | os.PathLike):
+        return f"{kind} '{os.fspath(source)}'"
+    return kind
+
+
+def load_pytest_benchmark(
+    source: str | os.PathLike[str] | Mapping[str, object], *, origin: str | None = None
+) -> ProcessRun:
+    """Read one process's `--benchmark-json` output (a path or the parsed object)."""
+    where_from = _origin_of(source, "benchmark results", origin)
+    reader = Reader(where_from, RESULTS_HINT)
+    obj: object = source
+    if isinstance(source, str | os.PathLike):
+        obj = load_json_file(source, origin=where_from, hint=RESULTS_HINT)
+    top = reader.mapping(obj, "")
+    entries = reader.array(top, "benchmarks", "")
+    if not entries:
+        raise reader.error("", "holds no benchmarks: every benchmark crashed or none was collected")
+    found: dict[str, ProcessBenchmark] = {}
+    for index, entry in enumerate(entries):
+        bench = _process_benchmark(reader, entry, index)
+        if bench.name in found:
+            raise reader.error(
+                "", f"has two benchmarks named {bench.name!r}; give each test a distinct name"
+            )
+        found[bench.name] = bench
+    return ProcessRun(origin=where_from, benchmarks=found)
+
+
+def _process_benchmark(reader: Reader, entry: object, index: int) -> ProcessBenchmark:
+    data = reader.mapping(entry, f"benchmark #{index}")
+    name = reader.string(data, "name", f"benchmark #{index}")
+    where = f"benchmark {name!r}"
+    stats_obj = data.get("stats")
+    if stats_obj is None:
+        raise reader.error(where, "has no stats: it crashed or never called the fixture")
+    stats = reader.mapping(stats_obj, f"{where} stats")
+    if "data" not in stats:
+        raise reader.error(
+            where, "has no per-round times (stats.data); write it with pytest --benchmark-json"
+        )
+    rounds = reader.integer(stats, "rounds", f"{where} stats", minimum=0)
+    if rounds == 0:
+        raise reader.error(where, "ran zero rounds")
+    raw = reader.array(stats, "data", f"{where} stats")
+    times = tuple(reader.check_number(value, f"{where} round {i}") for i, value in enumerate(raw))
+    if len(times) != rounds:
+        raise reader.error(
+            where, f"has {len(times)} round times in stats.data but stats.rounds is {rounds}"
+        )
+    median = statistics.median(times)
+    if median <= 0:
+        raise reader.error(
+            where, "has a median time of 0 s: the timer cannot resolve it; make it do more work"
+        )
+    extra = _extra_info(reader, data.get("extra_info") or {}, where)
+    return ProcessBenchmark(name=name, median=median, data=times, extra_info=extra)
+
+
+def _extra_info(reader: Reader, obj: object, where: str) -> dict[str, Scalar]:
+    data = reader.mapping(obj, f"{where} extra_info")
+    extra: dict[str, Scalar] = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            extra[key] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise reader.error(where, f"extra_info {key!r} is {value!r}; expected a number")
+            extra[key] = value
+        else:
+            raise reader.error(
+                where, f"extra_info {key!r} is {value!r}; only numbers and strings are kept"
+            )
+    return extra
+
+
+def merge_processes(
+    runs: Sequence[ProcessRun], *, expected: Iterable[str] | None = None
+) -> dict[str, BenchmarkResult]:
+    """Combine the processes of one side: one sample (that process's median) per process.
+
+    A benchmark must be present in every process; `expected` (the collected benchmark names,
+    when the caller knows them) catches one that crashed in every process.
+    """
+    if not runs:
+        raise GateError(f"no benchmark results to merge — {RESULTS_HINT}")
+    names = sorted({name for run in runs for name in run.benchmarks})
+    for name in sorted(set(expected or ()) - set(names)):
+        raise GateError(
+            f"benchmark {name!r} is missing from every process: it crashed or was skipped "
+            f"— fix it and {RESULTS_HINT}"
+        )
+    merged: dict[str, BenchmarkResult] = {}
+    for name in names:
+        missing = [run.origin for run in runs if name not in run.benchmarks]
+        if missing:
+            raise GateError(
+                f"{missing[0]}: benchmark {name!r} is missing (present in "
+                f"{len(runs) - len(missing)} of {len(runs)} processes): it crashed in that "
+                f"process — fix it and {RESULTS_HINT}"
+            )
+        per_process = [run.benchmarks[name] for run in runs]
+        rounds = tuple(bench.data for bench in per_process)
+        merged[name] = BenchmarkResult(
+            name=name,
+            samples=tuple(bench.median for bench in per_process),
+            rounds=rounds,
+            summary=summarize([t for process in rounds for t in process]),
+            extra_info=_merge_extra([bench.extra_info for bench in per_process]),
+        )
+    return merged
+
+
+def _merge_extra(infos: Sequence[Mapping[str, Scalar]]) -> dict[str, Scalar]:
+    merged: dict[str, Scalar] = {}
+    for key in sorted({key for info in infos for key in info}):
+        values = [info[key] for info in infos if key in info]
+        numbers = [v for v in values if not isinstance(v, str)]
+        if len(numbers) == len(values):
+            # The median, like the timings: one slow process should not decide a budget alone.
+            if all(isinstance(v, int) for v in numbers):
+                merged[key] = statistics.median_low(numbers)
+            else:
+                merged[key] = statistics.median(float(v) for v in numbers)
+        else:
+            merged[key] = "; ".join(sorted({str(v) for v in values}))
+    return merged
+
+
+# --- memory input -----------------------------------------------------------------------------
+
+
+def load_memory(
+    source: str | os.PathLike[str] | Mapping[str, object], *, origin: str | None = None
+) -> MemoryResult:
+    """Read one memray scenario object (the contract's JSON) from a path or a parsed object."""
+    where_from = _origin_of(source, "memory results", origin)
+    obj: object = source
+    if isinstance(source, str | os.PathLike):
+        obj = load_json_file(source, origin=where_from, hint=RESULTS_HINT)
+    reader = Reader(where_from, RESULTS_HINT)
+    data = reader.mapping(obj, "")
+    scenario = reader.string(data, "scenario", "")
+    return memory_from_json(scenario, data, reader)
+
+
+def memory_from_json(scenario: str, obj: object, reader: Reader) -> MemoryResult:
+    where = f"memory scenario {scenario!r}"
+    data = reader.mapping(obj, where)
+    sites: list[AllocationSite] = []
+    for index, raw in enumerate(reader.array(data, "top_sites", where)):
+        site_where = f"{where} top_sites[{index}]"
+        site = reader.mapping(raw, site_where)
+        sites.append(
+            AllocationSite(
+                location=reader.string(site, "location", site_where),
+                function=reader.string(site, "function", site_where),
+                bytes=reader.integer(site, "bytes", site_where),
+                allocations=reader.integer(site, "allocations", site_where),
+            )
+        )
+    return MemoryResult(
+        scenario=scenario,
+        # A peak of 0 bytes means memray tracked nothing: a broken run, not a small one.
+        peak_bytes=reader.integer(data, "peak_bytes", where, minimum=1),
+        total_allocations=reader.integer(data, "total_allocations", where, minimum=1),
+        leaked_bytes=reader.integer(data, "leaked_bytes", where),
+        top_sites=tuple(sites),
+    )
+
+
+def memory_to_json(result: MemoryResult) -> dict[str, object]:
+    return {
+        "peak_bytes": result.peak_bytes,
+        "total_allocations": result.total_allocations,
+        "leaked_bytes": result.leaked_bytes,
+        "top_sites": [
+            {
+                "location": site.location,
+                "function": site.function,
+                "bytes": site.bytes,
+                "allocations": site.allocations,
+            }
+            for site in result.top_sites
+        ],
+    }
+
+
+# --- Results JSON -----------------------------------------------------------------------------
+
+
+def _summary_to_json(summary: Summary) -> dict[str, object]:
+    return {
+        "median": summary.median,
+        "iqr": summary.iqr,
+        "mean": summary.mean,
+        "min": summary.min,
+        "max": summary.max,
+        "stddev": summary.stddev,
+        "rounds": summary.rounds,
+    }
+
+
+def results_to_json(results: Results) -> dict[str, object]:
+    return {
+        "schema_version": results.schema_version,
+        "source": {
+            "commit": results.source.commit,
+            "tree_hash": results.source.tree_hash,
+            "dirty": results.source.dirty,
+        },
+        "environment": environment_to_json(results.environment),
+        "benchmarks": {
+            name: {
+                "samples": list(bench.samples),
+                "rounds": [list(process) for process in bench.rounds],
+                "summary": _summary_to_json(bench.summary),
+                "extra_info": dict(sorted(bench.extra_info.items())),
+            }
+            for name, bench in sorted(results.benchmarks.items())
+        },
+        "memory": {name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
+    }
+
+
+def check_schema_version(reader: Reader, data: Mapping[str, object]) -> None:
+    version = reader.integer(data, "schema_version", "", minimum=0)
+    if version != SCHEMA_VERSION:
+        raise reader.error("", f"has schema version {version}; this gate reads {SCHEMA_VERSION}")
+
+
+def source_from_json(reader: Reader, obj: object) -> Source:
+    data = reader.mapping(obj, "source")
+    return Source(
+        commit=reader.string(data, "commit", "source"),
+        tree_hash=reader.string(data, "tree_hash", "source"),
+        dirty=reader.boolean(data, "dirty", "source"),
+    )
+
+
+def summary_from_json(reader: Reader, obj: object, where: str) -> Summary:
+    data = reader.mapping(obj, f"{where} summary")
+    w = f"{where} summary"
+    return Summary(
+        median=reader.number(data, "median", w),
+        iqr=reader.number(data, "iqr", w),
+        mean=reader.number(data, "mean", w),
+        min=reader.number(data, "min", w),
+        max=reader.number(data, "max", w),
+        stddev=reader.number(data, "stddev", w),
+        rounds=_rounds(reader, data, w),
+    )
+
+
+def _rounds(reader: Reader, data: Mapping[str, object], where: str) -> int:
+    rounds = reader.integer(data, "rounds", where, minimum=0)
+    if rounds == 0:
+        raise reader.error(where, "has zero rounds")
+    return rounds
+
+
+def samples_from_json(reader: Reader, obj: Mapping[str, object], where: str) -> tuple[float, ...]:
+    raw = reader.array(obj, "samples", where)
+    if not raw:
+        raise reader.error(where, "has no samples (per-process medians)")
+    return tuple(
+        reader.check_number(value, f"{where} sample {i}", positive=True)
+        for i, value in enumerate(raw)
+    )
+
+
+def _benchmark_from_json(reader: Reader, name: str, obj: object) -> BenchmarkResult:
+    where = f"benchmark {name!r}"
+    data = reader.mapping(obj, where)
+    samples = samples_from_json(reader, data, where)
+    rounds: list[tuple[float, ...]] = []
+    for p, process in enumerate(reader.array(data, "rounds", where)):
+        if not isinstance(process, list) or not process:
+            raise reader.error(where, f"rounds of process {p} should be a non-empty array")
+        rounds.append(
+            tuple(
+                reader.check_number(v, f"{where} process {p} round {i}")
+                for i, v in enumerate(process)
+            )
+        )
+    if rounds and len(rounds) != len(samples):
+        raise reader.error(
+            where, f"has round times of {len(rounds)} processes but {len(samples)} samples"
+        )
+    return BenchmarkResult(
+        name=name,
+        samples=samples,
+        rounds=tuple(rounds),
+        summary=summary_from_json(reader, reader.field(data, "summary", where), where),
+        extra_info=_extra_info(reader, data.get("extra_info") or {}, where),
+    )
+
+
+def results_from_json(obj: object, *, origin: str = "results", hint: str = RESULTS_HINT) -> Results:
+    reader = Reader(origin, hint)
+    data = reader.mapping(obj, "")
+    check_schema_version(reader, data)
+    benchmarks = reader.sub(data, "benchmarks", "")
+    memory = reader.sub(data, "memory", "")
+    return Results(
+        source=source_from_json(reader, reader.field(data, "source", "")),
+        environment=environment_from_json(reader.field(data, "environment", ""), reader),
+        benchmarks={
+            name: _benchmark_from_json(reader, name, value)
+            for name, value in sorted(benchmarks.items())
+        },
+        memory={
+            name: memory_from_json(name, value, reader) for name, value in sorted(memory.items())
+        },
+        schema_version=SCHEMA_VERSION,
+    )
+
+
+def check_complete(results: Results, *, origin: str = "results") -> None:
+    """Raise GateError unless `results` is a complete, valid run (what a baseline needs).
+
+    Validation goes through the JSON form so that exactly the rules readers apply are applied
+    before anything is written.
+    """
+    if not results.benchmarks:
+        raise GateError(f"{origin} holds no benchmarks — {RESULTS_HINT}")
+    results_from_json(results_to_json(results), origin=origin)
+    for name, bench in results.benchmarks.items():
+        if name != bench.name:
+            raise GateError(f"{origin}: benchmark {name!r} is stored under the name {bench.name!r}")
+    for name, mem in results.memory.items():
+        if name != mem.scenario:
+            raise GateError(f"{origin}: memory scenario {name!r} is stored as {mem.scenario!r}")

@@ -1,0 +1,413 @@
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+from agui_perf.gate.environment import Environment
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.results import (
+    AllocationSite,
+    BenchmarkResult,
+    MemoryResult,
+    ProcessRun,
+    Results,
+    Source,
+    check_complete,
+    load_memory,
+    load_pytest_benchmark,
+    merge_processes,
+    results_from_json,
+    results_to_json,
+    summarize,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+
+# --- factories shared by the gate tests --------------------------------------------------------
+
+
+def make_env(**changes: object) -> Environment:
+    fields: dict[str, object] = {
+        "implementation": "CPython",
+        "python_version": "3.11.7",
+        "python_build": ("main", "May  9 2026 07:35:25"),
+        "compiler": "GCC 12.2.0",
+        "machine": "x86_64",
+        "system": "Linux",
+        "cpu_model": "AMD EPYC",
+        "packages": {"orjson": "3.10.0", "starlette": "0.47.0"},
+    }
+    fields.update(changes)
+    return Environment(**fields)  # type: ignore[arg-type]
+
+
+def make_bench(
+    name: str, samples: Sequence[float], extra_info: Mapping[str, float | int | str] | None = None
+) -> BenchmarkResult:
+    rounds = tuple((s * 0.99, s, s * 1.01) for s in samples)
+    return BenchmarkResult(
+        name=name,
+        samples=tuple(samples),
+        rounds=rounds,
+        summary=summarize([t for r in rounds for t in r]),
+        extra_info=dict(extra_info or {}),
+    )
+
+
+def make_memory(
+    scenario: str,
+    peak_bytes: int = 1_000_000,
+    total_allocations: int = 10_000,
+    sites: Sequence[AllocationSite] = (),
+) -> MemoryResult:
+    return MemoryResult(
+        scenario=scenario,
+        peak_bytes=peak_bytes,
+        total_allocations=total_allocations,
+        leaked_bytes=0,
+        top_sites=tuple(sites),
+    )
+
+
+def make_results(
+    benchmarks: Mapping[str, Sequence[float]],
+    memory: Sequence[MemoryResult] = (),
+    *,
+    env: Environment | None = None,
+    extra_info: Mapping[str, Mapping[str, float | int | str]] | None = None,
+    commit: str = "a" * 40,
+) -> Results:
+    extra = extra_info or {}
+    return Results(
+        source=Source(commit=commit, tree_hash="b" * 40, dirty=False),
+        environment=env or make_env(),
+        benchmarks={n: make_bench(n, s, extra.get(n)) for n, s in benchmarks.items()},
+        memory={m.scenario: m for m in memory},
+    )
+
+
+def pb_entry(
+    name: str, data: Sequence[object], extra_info: Mapping[str, object] | None = None
+) -> dict[str, object]:
+    """One benchmark as pytest-benchmark 5 writes it with --benchmark-json."""
+    return {
+        "group": None,
+        "name": name,
+        "fullname": f"tests/benchmarks/test_x.py::{name}",
+        "params": None,
+        "param": None,
+        "extra_info": dict(extra_info or {}),
+        "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5},
+        "stats": {"min": 0.0, "max": 0.0, "mean": 0.0, "rounds": len(data), "data": list(data)},
+    }
+
+
+def pb_doc(*entries: dict[str, object]) -> dict[str, object]:
+    return {"machine_info": {}, "commit_info": {}, "benchmarks": list(entries), "version": "5.3.1"}
+
+
+# --- pytest-benchmark input --------------------------------------------------------------------
+
+
+def test_load_and_merge_three_processes() -> None:
+    runs = [
+        load_pytest_benchmark(
+            pb_doc(
+                pb_entry("test_encode", [m, m * 2, m * 3], {"events_per_s": 1000 * i, "tag": "x"}),
+                pb_entry("test_app", [0.5, 0.5]),
+            ),
+            origin=f"process {i}",
+        )
+        for i, m in enumerate([1.0, 2.0, 3.0], start=1)
+    ]
+    merged = merge_processes(runs, expected=["test_app", "test_encode"])
+    encode = merged["test_encode"]
+    assert encode.samples == (2.0, 4.0, 6.0)
+    assert encode.rounds[0] == (1.0, 2.0, 3.0)
+    assert encode.median == 4.0
+    assert encode.summary.rounds == 9
+    assert encode.summary.min == 1.0
+    assert encode.summary.max == 9.0
+    assert encode.extra_info == {"events_per_s": 2000, "tag": "x"}
+    assert merged["test_app"].summary.iqr == 0.0
+
+
+def test_differing_string_extra_info_is_kept_visible() -> None:
+    runs = [
+        load_pytest_benchmark(pb_doc(pb_entry("b", [1.0], {"mode": mode})), origin=mode)
+        for mode in ("fast", "slow")
+    ]
+    assert merge_processes(runs)["b"].extra_info == {"mode": "fast; slow"}
+
+
+def test_float_extra_info_takes_the_median() -> None:
+    runs = [
+        load_pytest_benchmark(pb_doc(pb_entry("b", [1.0], {"p95": v})), origin=str(v))
+        for v in (1.5, 9.0, 2.5)
+    ]
+    assert merge_processes(runs)["b"].extra_info == {"p95": 2.5}
+
+
+def test_load_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "p1.json"
+    path.write_text(json.dumps(pb_doc(pb_entry("b", [0.1, 0.2, 0.3]))))
+    run = load_pytest_benchmark(path)
+    assert run.origin == f"benchmark results '{path}'"
+    assert run.benchmarks["b"].median == 0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("   \n", "is empty"),
+        ("{", "is not valid JSON"),
+        ('{"benchmarks": [{"name": "b", "stats": {"rounds": 1, "data": [NaN]}}]}', "NaN"),
+        ('{"benchmarks": [{"name": "b", "stats": {"rounds": 1, "data": [Infinity]}}]}', "Inf"),
+        ("[]", "should be a JSON object, found an array"),
+        ("{}", "has no field 'benchmarks'"),
+        ('{"benchmarks": []}', "holds no benchmarks: every benchmark crashed"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(GateError, match=message) as err:
+        load_pytest_benchmark(path)
+    assert f"'{path}'" in str(err.value)
+    assert str(err.value).endswith("re-run the measurement (nox -s perf)")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "absent.json"
+    with pytest.raises(GateError, match=r"benchmark results '.*absent\.json' does not exist"):
+        load_pytest_benchmark(path)
+
+
+def _entry_with_stats(stats: object) -> dict[str, object]:
+    entry = pb_entry("b", [1.0])
+    entry["stats"] = stats
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (_entry_with_stats(None), "benchmark 'b' has no stats: it crashed"),
+        ({"name": "b"}, "benchmark 'b' has no stats"),
+        (_entry_with_stats({"rounds": 1}), r"no per-round times \(stats.data\)"),
+        (_entry_with_stats({"rounds": 0, "data": []}), "benchmark 'b' ran zero rounds"),
+        (_entry_with_stats({"rounds": 3, "data": [1.0]}), "1 round times .* stats.rounds is 3"),
+        (_entry_with_stats({"data": [1.0]}), "has no field 'rounds'"),
+        (pb_entry("b", [1.0, -0.5]), r"round 1 is -0.5; it must be non-negative"),
+        (pb_entry("b", [1.0, float("nan")]), "round 1 is nan; a measurement must be a finite"),
+        (pb_entry("b", [1.0, "fast"]), "round 1 should be a number, found 'fast'"),
+        (pb_entry("b", [0.0, 0.0, 1.0]), "median time of 0 s"),
+        (pb_entry("b", [1.0], {"hist": [1, 2]}), r"extra_info 'hist' is \[1, 2\]"),
+        (pb_entry("b", [1.0], {"ok": True}), "extra_info 'ok' is True"),
+        ({"stats": {}}, r"benchmark #1 has no field 'name'"),
+    ],
+)
+def test_malformed_entries(entry: dict[str, object], message: str) -> None:
+    with pytest.raises(GateError, match=message):
+        load_pytest_benchmark(pb_doc(pb_entry("ok", [1.0]), entry), origin="run 'p1.json'")
+
+
+def test_duplicate_names_are_rejected() -> None:
+    with pytest.raises(GateError, match="two benchmarks named 'b'; give each test a distinct"):
+        load_pytest_benchmark(pb_doc(pb_entry("b", [1.0]), pb_entry("b", [2.0])))
+
+
+def test_benchmark_crashed_in_one_process() -> None:
+    good = load_pytest_benchmark(pb_doc(pb_entry("a", [1.0]), pb_entry("b", [1.0])), origin="p1")
+    crashed = load_pytest_benchmark(pb_doc(pb_entry("a", [1.0])), origin="benchmark results 'p2'")
+    with pytest.raises(
+        GateError,
+        match=r"benchmark results 'p2': benchmark 'b' is missing \(present in 1 of 2 processes\)",
+    ):
+        merge_processes([good, crashed])
+
+
+def test_benchmark_crashed_in_every_process() -> None:
+    run = load_pytest_benchmark(pb_doc(pb_entry("a", [1.0])), origin="p1")
+    with pytest.raises(GateError, match="benchmark 'b' is missing from every process"):
+        merge_processes([run, run], expected=["a", "b"])
+
+
+def test_merge_needs_a_process() -> None:
+    with pytest.raises(GateError, match="no benchmark results to merge"):
+        merge_processes([])
+
+
+def test_real_pytest_benchmark_output(tmp_path: Path) -> None:
+    """The format, and how a crash shows up, as pytest-benchmark itself writes them."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_b.py").write_text(
+        textwrap.dedent(
+            """
+            def test_ok(benchmark):
+                benchmark.extra_info["events_per_s"] = 123.5
+                benchmark.pedantic(sum, args=(range(100),), rounds=4, iterations=1)
+
+            def test_crash(benchmark):
+                def boom():
+                    raise RuntimeError("boom")
+                benchmark.pedantic(boom, rounds=4, iterations=1)
+            """
+        )
+    )
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # test_crash fails
+    run = load_pytest_benchmark(out)
+    assert set(run.benchmarks) == {"test_ok"}
+    ok = run.benchmarks["test_ok"]
+    assert len(ok.data) == 4
+    assert ok.extra_info == {"events_per_s": 123.5}
+    with pytest.raises(GateError, match="benchmark 'test_crash' is missing from every process"):
+        merge_processes([run], expected=["test_ok", "test_crash"])
+
+
+# --- memory input -------------------------------------------------------------------------------
+
+MEMORY_DOC: dict[str, object] = {
+    "scenario": "stream_1000",
+    "peak_bytes": 2_000_000,
+    "total_allocations": 5000,
+    "leaked_bytes": 0,
+    "top_sites": [
+        {"location": "src/x.py:12", "function": "encode", "bytes": 4096, "allocations": 10}
+    ],
+}
+
+
+def test_load_memory() -> None:
+    mem = load_memory(MEMORY_DOC)
+    assert mem == MemoryResult(
+        "stream_1000", 2_000_000, 5000, 0, (AllocationSite("src/x.py:12", "encode", 4096, 10),)
+    )
+
+
+def test_load_memory_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(MEMORY_DOC))
+    assert load_memory(path).peak_bytes == 2_000_000
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"peak_bytes": None}, "field 'peak_bytes' should be an integer, found None"),
+        ({"peak_bytes": 0}, "field 'peak_bytes' is 0; it must be at least 1"),
+        ({"leaked_bytes": -1}, "field 'leaked_bytes' is -1"),
+        ({"total_allocations": 1.5}, "should be an integer, found 1.5"),
+        ({"total_allocations": True}, "should be an integer, found True"),
+        ({"top_sites": [{"location": "x"}]}, r"top_sites\[0\] has no field 'function'"),
+        ({"top_sites": None}, "field 'top_sites' should be a JSON array"),
+    ],
+)
+def test_malformed_memory(changes: dict[str, object], message: str) -> None:
+    doc = {**MEMORY_DOC, **changes}
+    with pytest.raises(GateError, match=message):
+        load_memory(doc, origin="memory results 'm.json'")
+
+
+def test_memory_missing_scenario_name() -> None:
+    doc = {k: v for k, v in MEMORY_DOC.items() if k != "scenario"}
+    with pytest.raises(GateError, match="memory results has no field 'scenario'"):
+        load_memory(doc)
+
+
+# --- Results JSON -------------------------------------------------------------------------------
+
+
+def test_results_round_trip() -> None:
+    results = make_results(
+        {"a": [1.0, 1.1, 0.9], "b": [0.25]},
+        [make_memory("m", sites=[AllocationSite("f.py:1", "f", 10, 1)])],
+        extra_info={"a": {"latency_p95_ms": 12.5, "n": 3, "label": "x"}},
+    )
+    obj = results_to_json(results)
+    assert results_from_json(json.loads(json.dumps(obj))) == results
+    assert obj["schema_version"] == 1
+
+
+def _broken(path: Sequence[str], value: object) -> dict[str, object]:
+    obj = results_to_json(make_results({"a": [1.0, 2.0]}, [make_memory("m")]))
+    target: dict[str, object] = obj
+    for key in path[:-1]:
+        nxt = target[key]
+        assert isinstance(nxt, dict)
+        target = nxt
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return obj
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("schema_version",), 3, "has schema version 3; this gate reads 1"),
+        (("schema_version",), _DELETE, "has no field 'schema_version'"),
+        (("source",), _DELETE, "has no field 'source'"),
+        (("source", "dirty"), "no", "field 'dirty' should be true or false"),
+        (("environment", "python_build"), ["x"], "'python_build' should be two strings"),
+        (("benchmarks", "a", "samples"), [], "benchmark 'a' has no samples"),
+        (("benchmarks", "a", "samples"), [1.0, math.nan], "sample 1 is nan"),
+        (("benchmarks", "a", "samples"), [1.0, -2.0], "sample 1 is -2.0; it must be positive"),
+        (("benchmarks", "a", "samples"), [0.0, 1.0], "sample 0 is 0.0; it must be positive"),
+        (("benchmarks", "a", "rounds"), [[1.0]], "round times of 1 processes but 2 samples"),
+        (("benchmarks", "a", "summary", "rounds"), 0, "summary has zero rounds"),
+        (("benchmarks", "a", "summary", "iqr"), _DELETE, "summary has no field 'iqr'"),
+        (("memory", "m", "peak_bytes"), -5, "'peak_bytes' is -5"),
+    ],
+)
+def test_malformed_results_json(path: Sequence[str], value: object, message: str) -> None:
+    with pytest.raises(GateError, match=message):
+        results_from_json(_broken(path, value), origin="results 'r.json'")
+
+
+def test_check_complete() -> None:
+    check_complete(make_results({"a": [1.0]}))
+    with pytest.raises(GateError, match="holds no benchmarks"):
+        check_complete(make_results({}))
+    results = make_results({"a": [1.0]})
+    nan_bench = BenchmarkResult("a", (math.nan,), (), results.benchmarks["a"].summary)
+    with pytest.raises(GateError, match="sample 0 is nan"):
+        check_complete(Results(results.source, results.environment, {"a": nan_bench}))
+    renamed = Results(
+        source=results.source,
+        environment=results.environment,
+        benchmarks={"b": results.benchmarks["a"]},
+    )
+    with pytest.raises(GateError, match="benchmark 'b' is stored under the name 'a'"):
+        check_complete(renamed)
+
+
+def test_process_run_is_plain_data() -> None:
+    run = load_pytest_benchmark(pb_doc(pb_entry("a", [3.0, 1.0, 2.0])), origin="o")
+    assert isinstance(run, ProcessRun)
+    assert run.benchmarks["a"].median == 2.0
+    assert run.benchmarks["a"].data == (3.0, 1.0, 2.0)
