@@ -371,3 +371,16 @@ def test_module_runs_as_a_script(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "--pr" in bad.stderr
+
+
+def test_module_imports_without_the_gate_stack() -> None:
+    # `nox -s comment` installs the project without the `gate` extras: the comment job
+    # should install (and run) as little third-party code as possible.
+    code = (
+        "import sys, agui_perf.gate.report.comment; "
+        "print(sorted({'scipy', 'pygal', 'memray', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
