@@ -37,8 +37,21 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (check + format), mypy strict over src, tests and this file."""
+    """ruff (check + format), mypy strict over src, tests and this file; zizmor, actionlint."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("zizmor", "--offline", ".github/workflows")
+    session.run("actionlint")
+
+
+@nox.session(default=False)
+def comment(session: nox.Session) -> None:
+    """Validate a downloaded perf-report artifact and build the PR comment (perf-comment.yml).
+
+    Runs the default branch's code only; the artifact is data. Without the gate extras, so
+    that the job installs as little as possible.
+    """
+    _install(session, extras="")
+    session.run("python", "-m", "agui_perf.gate.report.comment", *session.posargs)
