@@ -369,7 +369,7 @@ _DELETE = object()
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("schema_version",), 3, "has schema version 3; this gate reads 1"),
+        (("schema_version",), 3, "has schema version 3; this gate reads version 1"),
         (("schema_version",), _DELETE, "has no field 'schema_version'"),
         (("source",), _DELETE, "has no field 'source'"),
         (("source", "dirty"), "no", "field 'dirty' should be true or false"),

@@ -336,10 +336,11 @@ def _exact_change(baseline: int, current: int) -> Fraction:
     return Fraction(current - baseline, baseline)
 
 
-def _relative(baseline: int, current: int) -> float:
-    # Readers require peak and allocation count >= 1; 0 is only possible in hand-built data.
+def _relative(baseline: int, current: int) -> float | None:
+    # Readers require peak and allocation count >= 1; 0 is only possible in hand-built data,
+    # and an infinite change would not survive the JSON report.
     if baseline == 0:
-        return 0.0 if current == 0 else float("inf")
+        return None
     return current / baseline - 1.0
 
 

@@ -69,7 +69,9 @@ __all__ = [
     "Scalar",
     "Source",
     "Summary",
+    "benchmark_extra_info",
     "check_complete",
+    "check_schema_version",
     "load_memory",
     "load_pytest_benchmark",
     "memory_from_json",
@@ -77,7 +79,12 @@ __all__ = [
     "merge_processes",
     "results_from_json",
     "results_to_json",
+    "samples_from_json",
+    "source_from_json",
+    "source_to_json",
     "summarize",
+    "summary_from_json",
+    "summary_to_json",
 ]
 
 SCHEMA_VERSION = 1
@@ -244,11 +251,11 @@ def _process_benchmark(reader: Reader, entry: object, index: int) -> ProcessBenc
         raise reader.error(
             where, "has a median time of 0 s: the timer cannot resolve it; make it do more work"
         )
-    extra = _extra_info(reader, data.get("extra_info") or {}, where)
+    extra = benchmark_extra_info(reader, data.get("extra_info") or {}, where)
     return ProcessBenchmark(name=name, median=median, data=times, extra_info=extra)
 
 
-def _extra_info(reader: Reader, obj: object, where: str) -> dict[str, Scalar]:
+def benchmark_extra_info(reader: Reader, obj: object, where: str) -> dict[str, Scalar]:
     data = reader.mapping(obj, f"{where} extra_info")
     extra: dict[str, Scalar] = {}
     for key, value in data.items():
@@ -380,7 +387,7 @@ def memory_to_json(result: MemoryResult) -> dict[str, object]:
 # --- Results JSON -----------------------------------------------------------------------------
 
 
-def _summary_to_json(summary: Summary) -> dict[str, object]:
+def summary_to_json(summary: Summary) -> dict[str, object]:
     return {
         "median": summary.median,
         "iqr": summary.iqr,
@@ -392,20 +399,20 @@ def _summary_to_json(summary: Summary) -> dict[str, object]:
     }
 
 
+def source_to_json(source: Source) -> dict[str, object]:
+    return {"commit": source.commit, "tree_hash": source.tree_hash, "dirty": source.dirty}
+
+
 def results_to_json(results: Results) -> dict[str, object]:
     return {
         "schema_version": results.schema_version,
-        "source": {
-            "commit": results.source.commit,
-            "tree_hash": results.source.tree_hash,
-            "dirty": results.source.dirty,
-        },
+        "source": source_to_json(results.source),
         "environment": environment_to_json(results.environment),
         "benchmarks": {
             name: {
                 "samples": list(bench.samples),
                 "rounds": [list(process) for process in bench.rounds],
-                "summary": _summary_to_json(bench.summary),
+                "summary": summary_to_json(bench.summary),
                 "extra_info": dict(sorted(bench.extra_info.items())),
             }
             for name, bench in sorted(results.benchmarks.items())
@@ -417,7 +424,9 @@ def results_to_json(results: Results) -> dict[str, object]:
 def check_schema_version(reader: Reader, data: Mapping[str, object]) -> None:
     version = reader.integer(data, "schema_version", "", minimum=0)
     if version != SCHEMA_VERSION:
-        raise reader.error("", f"has schema version {version}; this gate reads {SCHEMA_VERSION}")
+        raise reader.error(
+            "", f"has schema version {version}; this gate reads version {SCHEMA_VERSION}"
+        )
 
 
 def source_from_json(reader: Reader, obj: object) -> Source:
@@ -483,7 +492,7 @@ def _benchmark_from_json(reader: Reader, name: str, obj: object) -> BenchmarkRes
         samples=samples,
         rounds=tuple(rounds),
         summary=summary_from_json(reader, reader.field(data, "summary", where), where),
-        extra_info=_extra_info(reader, data.get("extra_info") or {}, where),
+        extra_info=benchmark_extra_info(reader, data.get("extra_info") or {}, where),
     )
 
 

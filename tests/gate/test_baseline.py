@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from agui_perf.gate.baseline import (
+    Baseline,
+    DiffRow,
+    baseline_path,
+    baseline_to_json,
+    diff_baselines,
+    read_baseline,
+    write_baseline,
+)
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.results import AllocationSite, Results
+from tests.gate.test_results import make_env, make_memory, make_results
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+KEY = "linux-x86_64-cpython3.11"
+
+
+def sample_results() -> Results:
+    return make_results(
+        {"test_encode": [1.0, 1.2, 1.1], "test_app": [0.002, 0.0021]},
+        [make_memory("stream", 2_000_000, 9000, [AllocationSite("a.py:1", "f", 100, 2)])],
+        extra_info={"test_app": {"latency_p95_ms": 12.5, "events_per_s": 900}},
+    )
+
+
+def stripped(results: Results) -> Results:
+    return dataclasses.replace(
+        results,
+        benchmarks={n: dataclasses.replace(b, rounds=()) for n, b in results.benchmarks.items()},
+    )
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / f"{KEY}.json"
+    results = sample_results()
+    written = write_baseline(path, results)
+    read = read_baseline(path, expected_key=KEY)
+    assert read == written
+    assert read == Baseline(path=str(path), environment_key=KEY, results=stripped(results))
+    assert read.results.benchmarks["test_encode"].median == 1.1
+
+
+def test_file_is_pretty_sorted_and_stable(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    write_baseline(path, sample_results())
+    text = path.read_text()
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    obj = json.loads(text)
+    assert obj["schema_version"] == 1
+    assert obj["environment_key"] == KEY
+    assert obj["benchmarks"]["test_encode"]["samples"] == [1.0, 1.2, 1.1]
+    assert obj["benchmarks"]["test_encode"]["median"] == 1.1
+    assert "rounds" not in obj["benchmarks"]["test_encode"]
+    assert obj["memory"]["stream"]["peak_bytes"] == 2_000_000
+    write_baseline(path, read_baseline(path, expected_key=KEY).results)
+    assert path.read_text() == text
+
+
+def test_baseline_path() -> None:
+    assert str(baseline_path("baselines", KEY)) == f"baselines/{KEY}.json"
+    assert baseline_path("baselines").name.endswith(".json")
+
+
+def test_invalid_results_leave_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    write_baseline(path, sample_results())
+    before = path.read_bytes()
+    results = sample_results()
+    broken = dataclasses.replace(results.benchmarks["test_encode"], samples=(math.nan, 1.0))
+    bad = dataclasses.replace(results, benchmarks={**results.benchmarks, "test_encode": broken})
+    with pytest.raises(
+        GateError, match=r"the run to store in baseline '.*b\.json'.*sample 0 is nan"
+    ):
+        write_baseline(path, bad)
+    with pytest.raises(GateError, match="holds no benchmarks"):
+        write_baseline(path, dataclasses.replace(results, benchmarks={}))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["b.json"]
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_failure_mid_write_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    path = tmp_path / "b.json"
+    write_baseline(path, sample_results())
+    before = path.read_bytes()
+
+    def boom(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, failing, boom)
+    changed = make_results({"test_encode": [9.0]})
+    with pytest.raises(OSError, match="disk full"):
+        write_baseline(path, changed)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["b.json"]
+
+
+def test_write_creates_the_directory(tmp_path: Path) -> None:
+    path = tmp_path / "baselines" / "x.json"
+    write_baseline(path, sample_results())
+    assert read_baseline(path, expected_key=None).environment_key == KEY
+
+
+# --- reading: every malformed input is one line naming the file and the fix --------------------
+
+
+def _write(tmp_path: Path, obj: object) -> Path:
+    path = tmp_path / "b.json"
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+def _doc(**changes: object) -> dict[str, object]:
+    doc = baseline_to_json(sample_results())
+    doc.update(changes)
+    return doc
+
+
+def _bench_doc(**changes: object) -> dict[str, object]:
+    doc = baseline_to_json(sample_results())
+    benchmarks = doc["benchmarks"]
+    assert isinstance(benchmarks, dict)
+    benchmarks["test_encode"].update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("{not json", "is not valid JSON"),
+        ('{"schema_version": NaN}', "holds a non-finite number NaN"),
+        ("[1, 2]", "should be a JSON object, found an array"),
+        (_doc(schema_version=3), "has schema version 3; this gate reads version 1"),
+        (_doc(schema_version="1"), "field 'schema_version' should be an integer"),
+        ({"schema_version": 1}, "has no field 'environment_key'"),
+        (_doc(benchmarks=[]), "field 'benchmarks' should be a JSON object"),
+        (_doc(environment_key="linux-aarch64-cpython3.11"), "its fingerprint is"),
+        (_bench_doc(samples=[1.0, -1.0]), "sample 1 is -1.0; it must be positive"),
+        (_bench_doc(samples=[]), "has no samples"),
+        (_bench_doc(median=2.0), "has median 2.0 but its samples have median 1.1"),
+        (_bench_doc(summary={"median": 1.0}), "summary has no field 'iqr'"),
+    ],
+)
+def test_malformed_baselines(tmp_path: Path, content: object, message: str) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(GateError, match=message) as err:
+        read_baseline(path, expected_key=KEY)
+    text = str(err.value)
+    assert text.startswith(f"baseline '{path}'")
+    assert text.endswith("— run nox -s update-baseline")
+    assert "\n" not in text
+
+
+def test_schema_version_message_is_the_documented_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, _doc(schema_version=3))
+    with pytest.raises(GateError) as err:
+        read_baseline(path, expected_key=KEY)
+    assert str(err.value) == (
+        f"baseline '{path}' has schema version 3; this gate reads version 1 "
+        "— run nox -s update-baseline"
+    )
+
+
+def test_missing_baseline(tmp_path: Path) -> None:
+    path = tmp_path / "nope.json"
+    with pytest.raises(GateError, match=r"baseline '.*nope\.json' does not exist — run nox"):
+        read_baseline(path, expected_key=KEY)
+
+
+def test_baseline_from_another_environment(tmp_path: Path) -> None:
+    results = make_results({"a": [1.0]}, env=make_env(machine="aarch64", python_version="3.12.1"))
+    path = tmp_path / "b.json"
+    write_baseline(path, results)
+    with pytest.raises(GateError) as err:
+        read_baseline(path, expected_key=KEY)
+    assert str(err.value) == (
+        f"baseline '{path}' was measured on linux-aarch64-cpython3.12, not on this machine "
+        f"({KEY}) — run nox -s update-baseline"
+    )
+    assert read_baseline(path, expected_key=None).environment_key == "linux-aarch64-cpython3.12"
+
+
+# --- diff for the update-baseline printout ------------------------------------------------------
+
+
+def test_diff_baselines(tmp_path: Path) -> None:
+    old = write_baseline(tmp_path / "b.json", sample_results())
+    new = make_results(
+        {"test_encode": [1.21], "test_new": [0.5]},
+        [make_memory("stream", 2_100_000, 9000)],
+    )
+    rows = diff_baselines(old, new)
+    assert rows == [
+        DiffRow("test_app", "median s", pytest.approx(0.00205), None, None),  # type: ignore[arg-type]
+        DiffRow("test_encode", "median s", 1.1, 1.21, pytest.approx(10.0)),  # type: ignore[arg-type]
+        DiffRow("test_new", "median s", None, 0.5, None),
+        DiffRow("stream", "peak bytes", 2_000_000, 2_100_000, pytest.approx(5.0)),  # type: ignore[arg-type]
+        DiffRow("stream", "allocations", 9000, 9000, 0.0),
+    ]
+
+
+def test_diff_against_nothing() -> None:
+    rows = diff_baselines(None, make_results({"a": [1.0]}))
+    assert rows == [DiffRow("a", "median s", None, 1.0, None)]
