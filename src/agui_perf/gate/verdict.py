@@ -1,0 +1,269 @@
+"""The verdict: one overall state, a headline, everything behind it, and the exit code.
+
+The exit code is derived here and nowhere else (nox's `Status` does the same):
+  0  pass: unchanged, improvement, inconclusive, new, removed (and advisory timing states)
+  1  fail: a timing regression (measured here, confirmed), a memory regression, a budget breach
+  2  error: unusable input or a usage error
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agui_perf.gate.budgets import BudgetCheck, BudgetStatus
+from agui_perf.gate.compare import (
+    BenchmarkComparison,
+    Comparison,
+    MemoryComparison,
+    MemoryState,
+    State,
+)
+from agui_perf.gate.config import settings_to_json
+
+if TYPE_CHECKING:
+    from agui_perf.gate.config import Settings
+    from agui_perf.gate.errors import GateError
+    from agui_perf.gate.results import MemoryResult
+
+__all__ = [
+    "VERDICT_SCHEMA_VERSION",
+    "AcceptedState",
+    "Overall",
+    "Verdict",
+    "decide",
+    "error_verdict",
+]
+
+VERDICT_SCHEMA_VERSION = 1
+
+
+class Overall(enum.StrEnum):
+    PASS = "pass"  # noqa: S105 -- a verdict, not a password
+    FAIL = "fail"
+    ERROR = "error"
+
+
+_EXIT_CODES = {Overall.PASS: 0, Overall.FAIL: 1, Overall.ERROR: 2}
+
+
+@dataclass(frozen=True)
+class AcceptedState:
+    """The accepted state: the commit that last changed the baseline file, or why none."""
+
+    found: bool
+    baseline_path: str
+    commit: str | None = None
+    date: str | None = None  # ISO 8601 committer date
+    subject: str | None = None
+    reason: str | None = None  # why it could not be found (shallow clone, no git, ...)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    overall: Overall
+    headline: str
+    comparison: Comparison | None
+    budgets: tuple[BudgetCheck, ...]
+    accepted: AcceptedState | None
+    settings: Settings | None
+    error: str | None = None
+
+    @property
+    def benchmarks(self) -> tuple[BenchmarkComparison, ...]:
+        return self.comparison.benchmarks if self.comparison else ()
+
+    @property
+    def memory(self) -> tuple[MemoryComparison, ...]:
+        return self.comparison.memory if self.comparison else ()
+
+    def exit_code(self) -> int:
+        return _EXIT_CODES[self.overall]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema_version": VERDICT_SCHEMA_VERSION,
+            "overall": self.overall.value,
+            "exit_code": self.exit_code(),
+            "headline": self.headline,
+            "error": self.error,
+            "accepted": _accepted_json(self.accepted),
+            "settings": settings_to_json(self.settings) if self.settings else None,
+            "family_size": self.comparison.family_size if self.comparison else 0,
+            "notes": list(self.comparison.notes) if self.comparison else [],
+            "benchmarks": [_benchmark_json(b) for b in self.benchmarks],
+            "memory": [_memory_json(m) for m in self.memory],
+            "budgets": [_budget_json(b) for b in self.budgets],
+        }
+
+
+def _pct(ratio: float | None) -> str:
+    return "" if ratio is None else f"{(ratio - 1.0) * 100:+.1f} %"
+
+
+def _count(items: int, word: str) -> str:
+    return f"{items} {word}{'' if items == 1 else 's'}"
+
+
+def decide(
+    comparison: Comparison,
+    budgets: tuple[BudgetCheck, ...],
+    accepted: AcceptedState,
+    settings: Settings,
+) -> Verdict:
+    """The overall verdict from a (confirmed) comparison and the budget matrix."""
+    timing = comparison.timing_regressions
+    memory = comparison.memory_regressions
+    breached = [b for b in budgets if b.status is BudgetStatus.FAIL]
+    problems: list[str] = []
+    if timing:
+        shown = ", ".join(f"{b.name} {_pct(b.ratio)}" for b in timing[:3])
+        more = f", +{len(timing) - 3} more" if len(timing) > 3 else ""
+        problems.append(f"{_count(len(timing), 'timing regression')} ({shown}{more})")
+    if memory:
+        problems.append(
+            f"{_count(len(memory), 'memory regression')} ("
+            + ", ".join(m.scenario for m in memory[:3])
+            + ")"
+        )
+    if breached:
+        problems.append(
+            f"{_count(len(breached), 'budget breach')} ("
+            + ", ".join(f"{b.budget} on {b.subject}" for b in breached[:3])
+            + ("" if len(breached) <= 3 else ", ...")
+            + ")"
+        )
+    if problems:
+        overall, headline = Overall.FAIL, "FAIL: " + "; ".join(problems)
+    else:
+        overall, headline = Overall.PASS, "PASS: " + _summary(comparison)
+    if not accepted.found:
+        headline += (
+            f" — accepted commit not found ({accepted.reason or 'unknown reason'}): "
+            "timing is advisory"
+        )
+    return Verdict(
+        overall=overall,
+        headline=headline,
+        comparison=comparison,
+        budgets=budgets,
+        accepted=accepted,
+        settings=settings,
+    )
+
+
+def _summary(comparison: Comparison) -> str:
+    counts = dict.fromkeys(State, 0)
+    for bench in comparison.benchmarks:
+        counts[bench.state] += 1
+    parts = [f"{n} {state.value}" for state, n in counts.items() if n]
+    if not parts:
+        return "no benchmarks compared"
+    return "no failing regression — " + ", ".join(parts)
+
+
+def error_verdict(
+    error: GateError | str,
+    *,
+    accepted: AcceptedState | None = None,
+    settings: Settings | None = None,
+) -> Verdict:
+    """The verdict for unusable input: exit code 2, the one-line message as the headline."""
+    message = str(error)
+    return Verdict(
+        overall=Overall.ERROR,
+        headline=f"ERROR: {message}",
+        comparison=None,
+        budgets=(),
+        accepted=accepted,
+        settings=settings,
+        error=message,
+    )
+
+
+def _accepted_json(accepted: AcceptedState | None) -> dict[str, object] | None:
+    if accepted is None:
+        return None
+    return {
+        "found": accepted.found,
+        "baseline_path": accepted.baseline_path,
+        "commit": accepted.commit,
+        "date": accepted.date,
+        "subject": accepted.subject,
+        "reason": accepted.reason,
+    }
+
+
+def _benchmark_json(b: BenchmarkComparison) -> dict[str, object]:
+    return {
+        "name": b.name,
+        "state": b.state.value,
+        "advisory": b.advisory,
+        "statistic": b.statistic,
+        "ratio": b.ratio,
+        "interval": list(b.interval) if b.interval else None,
+        "baseline_median": b.baseline_median,
+        "current_median": b.current_median,
+        "baseline_samples": list(b.baseline_samples),
+        "current_samples": list(b.current_samples),
+        "min_effect": b.min_effect,
+        "p_slower": b.p_slower,
+        "p_faster": b.p_faster,
+        "p_slower_adjusted": b.p_slower_adjusted,
+        "p_faster_adjusted": b.p_faster_adjusted,
+        "significant": b.significant,
+        "confirmation": b.confirmation.value if b.confirmation else None,
+        "rerun": _benchmark_json(b.rerun) if b.rerun else None,
+    }
+
+
+def _memory_side(m: MemoryResult | None) -> dict[str, object] | None:
+    if m is None:
+        return None
+    return {
+        "peak_bytes": m.peak_bytes,
+        "total_allocations": m.total_allocations,
+        "leaked_bytes": m.leaked_bytes,
+    }
+
+
+def _memory_json(m: MemoryComparison) -> dict[str, object]:
+    return {
+        "scenario": m.scenario,
+        "state": m.state.value,
+        "failing": m.state is MemoryState.REGRESSION,
+        "baseline": _memory_side(m.baseline),
+        "current": _memory_side(m.current),
+        "tolerance": m.tolerance,
+        "peak_change": m.peak_change,
+        "allocations_change": m.allocations_change,
+        "reason": m.reason,
+        "grown_sites": [
+            {
+                "location": s.location,
+                "function": s.function,
+                "baseline_bytes": s.baseline_bytes,
+                "current_bytes": s.current_bytes,
+                "delta_bytes": s.delta_bytes,
+                "baseline_allocations": s.baseline_allocations,
+                "current_allocations": s.current_allocations,
+                "delta_allocations": s.delta_allocations,
+            }
+            for s in m.grown_sites
+        ],
+    }
+
+
+def _budget_json(b: BudgetCheck) -> dict[str, object]:
+    return {
+        "budget": b.budget,
+        "label": b.label,
+        "subject": b.subject,
+        "kind": b.kind,
+        "unit": b.unit,
+        "target": b.target,
+        "actual": b.actual,
+        "margin": b.margin,
+        "status": b.status.value,
+    }
