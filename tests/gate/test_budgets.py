@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agui_perf.gate.budgets import BUDGETS, MIB, BudgetStatus, breaches, check_budgets
+from agui_perf.gate.budgets import BUDGETS, MB, BudgetStatus, breaches, check_budgets
 from tests.gate.test_results import make_memory, make_results
 
 ALL = {
@@ -23,7 +23,7 @@ def test_every_budget_from_the_project_is_known() -> None:
 def test_compliance_matrix() -> None:
     current = make_results(
         {"latency": [1.0], "streams": [1.0], "workflow": [1.0]},
-        [make_memory("big", peak_bytes=600 * MIB), make_memory("small", peak_bytes=50 * MIB)],
+        [make_memory("big", peak_bytes=600 * MB), make_memory("small", peak_bytes=50 * MB)],
         extra_info={
             "latency": {"latency_mean_ms": 120.0, "latency_p95_ms": 300.0, "error_rate": 0.0},
             "streams": {"concurrent_streams": 8, "error_rate": 0.06},
@@ -86,7 +86,7 @@ def test_a_string_figure_is_not_a_measurement() -> None:
 def test_peak_memory_reported_as_extra_info_counts_too() -> None:
     current = make_results({"a": [1.0]}, extra_info={"a": {"peak_memory_mb": 12.0}})
     (row,) = check_budgets(current, {"peak_memory_mb": 10.0})
-    assert (row.subject, row.status, row.unit) == ("a", BudgetStatus.FAIL, "MiB")
+    assert (row.subject, row.status, row.unit) == ("a", BudgetStatus.FAIL, "MB")
 
 
 def test_no_budgets_no_rows() -> None:

@@ -6,7 +6,8 @@ Timing: a benchmark is a `regression` only when BOTH hold:
   - the ratio of medians (current / baseline) exceeds 1 + min_effect.
 `improvement` is the mirror image (ratio below 1 / (1 + min_effect), "current faster"
 significant). Significant but small is `unchanged`; large but not significant is
-`inconclusive`. asv uses the same two-part rule (factor and Mann-Whitney) for the same reason:
+`inconclusive`. Each direction is its own Holm family (only "slower" can fail the run).
+asv uses the same two-part rule (factor and Mann-Whitney) for the same reason:
 either alone raises false alarms.
 
 When the accepted commit could not be found, the baseline side is the stored numbers, measured
