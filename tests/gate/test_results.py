@@ -157,6 +157,24 @@ def test_float_extra_info_takes_the_median() -> None:
     assert merge_processes(runs)["b"].extra_info == {"p95": 2.5}
 
 
+def test_error_figures_take_the_worst_process() -> None:
+    figures = [
+        {"error_rate": 0.0, "errors": 0, "concurrent_streams": 100},
+        {"error_rate": 0.25, "errors": 25, "concurrent_streams": 75},
+        {"error_rate": 0.0, "errors": 0, "concurrent_streams": 100},
+    ]
+    runs = [
+        load_pytest_benchmark(pb_doc(pb_entry("b", [1.0], info)), origin=str(i))
+        for i, info in enumerate(figures)
+    ]
+    # One process that dropped streams must not be outvoted by two clean ones.
+    assert merge_processes(runs)["b"].extra_info == {
+        "concurrent_streams": 75,
+        "error_rate": 0.25,
+        "errors": 25,
+    }
+
+
 def test_load_from_file(tmp_path: Path) -> None:
     path = tmp_path / "p1.json"
     path.write_text(json.dumps(pb_doc(pb_entry("b", [0.1, 0.2, 0.3]))))

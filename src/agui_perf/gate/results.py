@@ -28,7 +28,7 @@ Results JSON (`results_to_json` / `results_from_json`), schema_version 1::
           "rounds": [[float >= 0, ...], ...],   # seconds: stats.data of each process, or []
           "summary": {"median", "iqr", "mean", "min", "max", "stddev": float >= 0,
                       "rounds": int >= 1},      # over all rounds of all processes
-          "extra_info": {str: int | float | str}  # median over processes for numbers
+          "extra_info": {str: int | float | str}  # median over processes (errors: worst)
         }, ...
       },
       "memory": {
@@ -55,7 +55,7 @@ from agui_perf.gate.environment import Environment, environment_from_json, envir
 from agui_perf.gate.errors import GateError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "RESULTS_HINT",
@@ -309,14 +309,26 @@ def merge_processes(
     return merged
 
 
+#: Figures merged by their worst value across processes instead of the median.
+_WORST_CASE: Mapping[str, Callable[[Sequence[int | float]], int | float]] = {
+    "errors": max,
+    "error_rate": max,
+    "concurrent_streams": min,
+}
+
+
 def _merge_extra(infos: Sequence[Mapping[str, Scalar]]) -> dict[str, Scalar]:
     merged: dict[str, Scalar] = {}
     for key in sorted({key for info in infos for key in info}):
         values = [info[key] for info in infos if key in info]
         numbers = [v for v in values if not isinstance(v, str)]
         if len(numbers) == len(values):
+            worst = _WORST_CASE.get(key)
+            if worst is not None:
+                # Errors are never averaged away: one process that dropped streams is a finding.
+                merged[key] = worst(numbers)
             # The median, like the timings: one slow process should not decide a budget alone.
-            if all(isinstance(v, int) for v in numbers):
+            elif all(isinstance(v, int) for v in numbers):
                 merged[key] = statistics.median_low(numbers)
             else:
                 merged[key] = statistics.median(float(v) for v in numbers)
