@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 import uuid
 from typing import TYPE_CHECKING, Final
 
@@ -39,6 +40,7 @@ _SUFFIX: Final = b"\n\n"
 _BETWEEN: Final = b"\n\ndata: "
 # orjson rejects containers nested deeper than this (counting the event itself as 1).
 _MAX_DEPTH: Final = 254
+_has_null: Final = re.compile(b"null").search
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
 
@@ -67,14 +69,15 @@ def encode(event: Event) -> bytes:
         body = orjson.dumps(event, None, _OPTIONS)
     except TypeError as exc:
         raise _locate(event, exc) from None
-    # orjson writes NaN and ±Infinity as ``null`` without complaint, and so would
-    # pydantic. A check has to find them without slowing the common case, measured on
-    # one account-analysis run (75 events, 7.4 KB): walking every event in Python
-    # looking for floats costs ~31 µs, twice the ~16 µs orjson needs; searching the
-    # output for b"null" costs ~4.5 µs (≈0.6 ns/byte) and nulls are rare on this wire
-    # because absent optionals are left out. So: search, and only when ``null`` (or
-    # the text "null") shows up, walk the event to tell a real null from a NaN.
-    if b"null" in body:
+    # orjson writes NaN and ±Infinity as ``null`` without complaint (so would pydantic).
+    # Finding them must not slow the common case. Measured here (2 cores, noisy, minima):
+    # walking the values in Python looking for floats costs ~31 µs per account-analysis
+    # run (75 events, 7.4 KB), twice orjson's ~16 µs; searching the output for b"null"
+    # costs ~2.6 µs per run and ~90 ns per small event with a compiled regex (the
+    # ``in`` operator: ~4.1 µs and ~180 ns). Nulls are rare on this wire, since absent
+    # optionals are left out, so: search, and only on a hit (a real null, a NaN, or the
+    # text "null") walk the event to tell them apart.
+    if _has_null(body):
         _check(event)
     return _PREFIX + body + _SUFFIX
 
@@ -95,11 +98,11 @@ def encode_many(events: Iterable[Event]) -> bytes:
                 raise _locate(event, exc, index) from None
         raise  # unreachable: the batch failed, so one event fails on its own
     frames = _PREFIX + _BETWEEN.join(bodies) + _SUFFIX
-    # One search over the whole batch (see ``encode``); a frame cannot contain a
-    # "null" spanning two bodies, since each body ends in "}" and the separator has none.
-    if b"null" in frames:
+    # One search over the whole batch (see ``encode``); no "null" can span two bodies:
+    # the separator between them contains none of its letters.
+    if _has_null(frames):
         for index, body in enumerate(bodies):
-            if b"null" in body:
+            if _has_null(body):
                 _check(batch[index], index)
     return frames
 
