@@ -1,19 +1,110 @@
-"""Command line: `agui-perf serve | gate …` (argparse → small task functions → exit code)."""
+"""Command line: `agui-perf serve | gate …` (argparse → small task functions → exit code).
+
+Each subcommand is added by its own `add_*_parser(subparsers)` function and names the
+function that runs it (`handler`), so the gate's subcommands plug in beside `serve`.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import math
+import os
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["SERVE_APP", "add_serve_parser", "build_parser", "main", "run_serve"]
+
+#: The app factory uvicorn imports in each worker process (workers > 1 needs an import
+#: string, and one code path for any worker count keeps `serve` simple).
+SERVE_APP: Final = "agui_perf.stream.app:app_from_env"
+
+#: Seconds uvicorn waits for open streams on shutdown before cancelling them: an SSE stream
+#: can be endless, and Ctrl-C / SIGTERM must still stop the server.
+_GRACEFUL_SHUTDOWN_S: Final = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agui-perf", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="agui-perf", description="A fast AG-UI streaming server and its performance gate."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_serve_parser(subparsers)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
+def add_serve_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the AG-UI app (POST /agent, GET /healthz) under uvicorn",
+        description="Serve the AG-UI app (POST /agent, GET /healthz) under uvicorn.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=_port, default=8000, help="TCP port (default: %(default)s)")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=_positive_seconds,
+        default=15.0,
+        metavar="S",
+        help="seconds of silence before a `: ping` keep-alive comment (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run_serve)
+    return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agui_perf.stream.app import HEARTBEAT_ENV
+
+    # Worker processes build the app from SERVE_APP, so settings travel by environment.
+    os.environ[HEARTBEAT_ENV] = repr(args.heartbeat)
+    uvicorn.run(
+        SERVE_APP,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+    )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
