@@ -55,3 +55,14 @@ def comment(session: nox.Session) -> None:
     """
     _install(session, extras="")
     session.run("python", "-m", "agui_perf.gate.report.comment", *session.posargs)
+
+
+@nox.session(default=False)
+def load(session: nox.Session) -> None:
+    """Locust load test on 127.0.0.1, bounded in users and time; checks the load budgets.
+
+    `nox -s load -- --users 300 --duration 60 --workers 2` (`--help` lists the options).
+    Reports and verdict in .perf/load/; exit 0 pass, 1 budget breach, 2 unusable/usage.
+    """
+    _install(session, "load", extras="")
+    session.run("python", "-m", "tests.load.run", *session.posargs)
