@@ -25,6 +25,7 @@ from agui_perf.stream.workflows import WorkflowParams, iter_account_analysis
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from _pytest.mark.structures import ParameterSet
     from pytest_benchmark.fixture import BenchmarkFixture
 
     from agui_perf.stream.types import Event
@@ -127,7 +128,16 @@ RUN_IMPLEMENTATIONS: Final = {
 }
 
 
-@pytest.mark.parametrize("impl", list(RUN_IMPLEMENTATIONS))
+def _impl_params(names: list[str]) -> list[ParameterSet]:
+    """The SDK variants carry the `reference` marker: measured for the ratio, not guarded by the
+    gate (it deselects them with `-m "not reference"`)."""
+    return [
+        pytest.param(name, marks=[pytest.mark.reference] if name.startswith("sdk") else [])
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize("impl", _impl_params(list(RUN_IMPLEMENTATIONS)))
 def test_encode_account_analysis_run(benchmark: BenchmarkFixture, impl: str) -> None:
     benchmark.group = "encode: one account-analysis run"
     frames = measure(benchmark, RUN_IMPLEMENTATIONS[impl], len(RUN))
@@ -149,7 +159,7 @@ KINDS: Final = {
 }
 
 
-@pytest.mark.parametrize("impl", ["ours", "sdk"])
+@pytest.mark.parametrize("impl", _impl_params(["ours", "sdk"]))
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_build_and_encode_one_event(benchmark: BenchmarkFixture, kind: str, impl: str) -> None:
     benchmark.group = f"build+encode one {kind}"

@@ -49,7 +49,15 @@ async def _count_events() -> int:
 EXPECTED_FRAMES: Final = asyncio.run(_count_events())
 
 
-@pytest.fixture(scope="module", params=sorted(SERVERS))
+# The reference server is measured for the ratio, not guarded: the gate deselects it
+# (`-m "not reference"`) so its A/B processes spend their time on our code.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(name, marks=[pytest.mark.reference] if name == "reference" else [])
+        for name in sorted(SERVERS)
+    ],
+)
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     target, factory = SERVERS[request.param]
     with running_server_process(target, factory=factory) as url:
