@@ -1,4 +1,7 @@
-"""agui-perf: a fast AG-UI streaming core (`agui_perf.stream`) and the gate that guards it (`agui_perf.gate`)."""
+"""agui-perf: a fast AG-UI streaming core and the performance gate that guards it.
+
+`agui_perf.stream` is the system under test; `agui_perf.gate` measures and judges it.
+"""
 
 __all__ = ["__version__"]
 
