@@ -1,0 +1,379 @@
+"""Memory scenarios under memray, each in a fresh Python process, read back into plain records.
+
+Memory is deterministic where timing is not (DESIGN "How the gate decides"): in a fresh process
+with Python's allocators traced, a scenario's peak bytes and allocation count are identical run
+to run, so one run per side settles a comparison. The scenarios live in the measured tree
+(`tests/benchmarks/memory_scenarios.py`) so that the accepted commit's own copy can be run from
+a git worktree beside the current code; the harness that runs them (`_memory_child`) is always
+the current one, so both sides are measured the same way.
+
+Each run writes `<out_dir>/<name>.json` in the contract's shape (`MemoryRecord`); a failed run
+writes the child's full output to `<out_dir>/<name>.log` and raises a one-line
+`MemoryScenarioError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, TypedDict
+
+import memray
+
+from agui_perf.gate import _memory_child
+from agui_perf.gate._io import atomic_write_text, dump_json
+from agui_perf.gate.errors import GateError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from memray import AllocationRecord
+
+__all__ = [
+    "DEFAULT_TOP_SITES",
+    "MemoryRecord",
+    "MemoryScenarioError",
+    "ScenarioTimeoutError",
+    "SiteRecord",
+    "UnknownScenarioError",
+    "list_scenarios",
+    "run_all",
+    "run_scenario",
+]
+
+DEFAULT_TOP_SITES = 10
+
+_CHILD_SCRIPT = Path(_memory_child.__file__).resolve()
+
+# Passed through to the child; everything else (PYTHONPATH, PYTHONMALLOC, PYTHONDEVMODE,
+# PYTHONASYNCIODEBUG, PYTHONWARNINGS, …) would change what or how the child allocates.
+_PASSTHROUGH_ENV = ("PATH", "TMPDIR", "SYSTEMROOT")
+
+_STDLIB_PREFIX = re.compile(r"^.*[/\\]lib[/\\]python\d+\.\d+[/\\]")
+
+
+class SiteRecord(TypedDict):
+    """Memory held at the high-water mark by one source line ("path/file.py:123")."""
+
+    location: str
+    function: str
+    bytes: int
+    allocations: int
+
+
+class MemoryRecord(TypedDict):
+    """One scenario's numbers, in the contract's JSON shape ("Memory scenario output")."""
+
+    scenario: str
+    peak_bytes: int
+    total_allocations: int
+    leaked_bytes: int
+    top_sites: list[SiteRecord]
+
+
+class MemoryScenarioError(GateError):
+    """A scenario could not be measured; `str(err)` is one line naming it and the cause.
+
+    The child's full output (the traceback) goes to `log`, never to the user's terminal.
+    """
+
+    def __init__(self, scenario: str, message: str, *, log: Path | None = None) -> None:
+        super().__init__(f"{message} (full output in {log})" if log is not None else message)
+        self.scenario = scenario
+        self.log = log
+
+
+class UnknownScenarioError(MemoryScenarioError):
+    """The scenarios file has no scenario of that name."""
+
+
+class ScenarioTimeoutError(MemoryScenarioError):
+    """The scenario did not finish within the time allowed."""
+
+
+def run_scenario(
+    name: str,
+    *,
+    src_dir: Path,
+    scenarios_file: Path,
+    out_dir: Path,
+    python: str = sys.executable,
+    timeout: float = 120,
+    top: int = DEFAULT_TOP_SITES,
+) -> MemoryRecord:
+    """Measure scenario `name` from `scenarios_file` against the code in `src_dir`.
+
+    Runs it in a fresh `python` process under memray, writes `<out_dir>/<name>.json` and
+    returns the same record. `python` must have memray installed.
+    """
+    src_dir, scenarios_file = _check_paths(name, src_dir, scenarios_file)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    capture = out_dir / f"{name}.bin"
+    # memray refuses to overwrite a capture file.
+    capture.unlink(missing_ok=True)
+    _run_child(
+        name,
+        ["--scenario", name, "--capture", str(capture)],
+        src_dir=src_dir,
+        scenarios_file=scenarios_file,
+        log=out_dir / f"{name}.log",
+        python=python,
+        timeout=timeout,
+    )
+    try:
+        record = _read_capture(name, capture, roots=_roots(src_dir, scenarios_file), top=top)
+    finally:
+        # Tens of MB per scenario with every allocation recorded; the record is what is kept.
+        capture.unlink(missing_ok=True)
+    atomic_write_text(out_dir / f"{name}.json", dump_json(record))
+    return record
+
+
+def run_all(
+    names: Sequence[str],
+    *,
+    src_dir: Path,
+    scenarios_file: Path,
+    out_dir: Path,
+    python: str = sys.executable,
+    timeout: float = 120,
+    top: int = DEFAULT_TOP_SITES,
+    progress: TextIO | None = sys.stderr,
+) -> list[MemoryRecord]:
+    """Measure each scenario in turn (one fresh process each), reporting progress."""
+    records: list[MemoryRecord] = []
+    for index, name in enumerate(names, start=1):
+        step = f"memory {index}/{len(names)} {name}"
+        _say(progress, f"{step} …")
+        started = time.perf_counter()
+        record = run_scenario(
+            name,
+            src_dir=src_dir,
+            scenarios_file=scenarios_file,
+            out_dir=out_dir,
+            python=python,
+            timeout=timeout,
+            top=top,
+        )
+        elapsed = time.perf_counter() - started
+        _say(progress, f"{step}: {describe(record)} ({elapsed:.1f} s)")
+        records.append(record)
+    return records
+
+
+def list_scenarios(
+    *, src_dir: Path, scenarios_file: Path, python: str = sys.executable, timeout: float = 60
+) -> list[str]:
+    """The scenario names `scenarios_file` defines, read in a fresh process against `src_dir`."""
+    src_dir, scenarios_file = _check_paths("--list", src_dir, scenarios_file)
+    output = _run_child(
+        "--list",
+        ["--list"],
+        src_dir=src_dir,
+        scenarios_file=scenarios_file,
+        log=None,
+        python=python,
+        timeout=timeout,
+    )
+    return output.split()
+
+
+def describe(record: MemoryRecord) -> str:
+    """A short human summary: peak, allocations and leaked bytes."""
+    return (
+        f"peak {record['peak_bytes'] / 1e6:.2f} MB, "
+        f"{record['total_allocations']:,} allocations, "
+        f"leaked {record['leaked_bytes']:,} B"
+    )
+
+
+def _say(progress: TextIO | None, line: str) -> None:
+    if progress is not None:
+        print(line, file=progress, flush=True)
+
+
+def _check_paths(name: str, src_dir: Path, scenarios_file: Path) -> tuple[Path, Path]:
+    src_dir = src_dir.resolve()
+    scenarios_file = scenarios_file.resolve()
+    if not src_dir.is_dir():
+        raise MemoryScenarioError(
+            name, f"memory scenario {name!r}: source folder {src_dir} does not exist"
+        )
+    if not scenarios_file.is_file():
+        raise MemoryScenarioError(
+            name, f"memory scenario {name!r}: scenarios file {scenarios_file} does not exist"
+        )
+    return src_dir, scenarios_file
+
+
+def _child_env() -> dict[str, str]:
+    env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+    # A fixed hash seed keeps set and dict iteration order, hence allocation order, the same
+    # in every run (REFERENCE §3 found memray's numbers stable across seeds; pinning it costs
+    # nothing and removes the question). No bytecode writes into a measured worktree.
+    env.update(PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONUTF8="1")
+    return env
+
+
+def _run_child(
+    name: str,
+    args: Sequence[str],
+    *,
+    src_dir: Path,
+    scenarios_file: Path,
+    log: Path | None,
+    python: str,
+    timeout: float,
+) -> str:
+    # -s: no user site-packages; -P: the child script's folder is not put on sys.path (only
+    # the measured src/ and the scenarios' folder are, by the child itself).
+    command = [python, "-s", "-P", str(_CHILD_SCRIPT), "--src", str(src_dir)]
+    command += ["--scenarios", str(scenarios_file), *args]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=src_dir.parent,
+            env=_child_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as err:
+        stderr = _text(err.stderr)
+        _write_log(log, stderr)
+        raise ScenarioTimeoutError(
+            name,
+            f"memory scenario {name!r} did not finish within {timeout:g} s"
+            f"{_last_line_suffix(stderr)}",
+            log=log,
+        ) from None
+    except OSError as err:
+        raise MemoryScenarioError(
+            name, f"memory scenario {name!r}: cannot start {python!r} ({err.strerror})"
+        ) from None
+    if done.returncode == 0:
+        return done.stdout
+    _write_log(log, done.stderr)
+    if done.returncode == _memory_child.EXIT_UNKNOWN:
+        raise UnknownScenarioError(name, _last_line(done.stderr))
+    if done.returncode == _memory_child.EXIT_BAD_FILE:
+        raise MemoryScenarioError(name, f"memory scenario {name!r}: {_last_line(done.stderr)}")
+    raise MemoryScenarioError(
+        name,
+        f"memory scenario {name!r} failed (exit {done.returncode}){_last_line_suffix(done.stderr)}",
+        log=log,
+    )
+
+
+def _text(output: str | bytes | None) -> str:
+    # TimeoutExpired carries the raw bytes read so far, even with text=True.
+    if isinstance(output, bytes):
+        return output.decode("utf-8", errors="replace")
+    return output or ""
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output on stderr"
+
+
+def _last_line_suffix(stderr: str) -> str:
+    return f": {_last_line(stderr)}" if stderr.strip() else ""
+
+
+def _write_log(log: Path | None, stderr: str) -> None:
+    if log is not None:
+        log.write_text(stderr, encoding="utf-8")
+
+
+def _roots(src_dir: Path, scenarios_file: Path) -> list[tuple[Path, str]]:
+    """Measured-tree folders and how their files are named in locations.
+
+    Names are relative to the worktree (`src/agui_perf/…`, `tests/benchmarks/…`), never
+    absolute, so that the accepted commit's sites and the current ones compare by location.
+    """
+    worktree = src_dir.parent
+    roots = [(src_dir, f"{src_dir.name}/")]
+    scenarios_dir = scenarios_file.parent
+    if scenarios_dir.is_relative_to(worktree):
+        roots.append((scenarios_dir, f"{scenarios_dir.relative_to(worktree).as_posix()}/"))
+    else:
+        roots.append((scenarios_dir, f"{scenarios_dir.name}/"))
+    return roots
+
+
+def _display_path(filename: str, roots: Iterable[tuple[Path, str]]) -> tuple[str, bool]:
+    """(location path, whether the file is in the measured tree)."""
+    path = Path(filename)
+    if path == _CHILD_SCRIPT:
+        # The harness is the current one on both sides, wherever the measured tree is.
+        return f"<harness>/{path.name}", False
+    for root, prefix in roots:
+        if path.is_relative_to(root):
+            return prefix + path.relative_to(root).as_posix(), True
+    # Outside the tree: the part after site-packages/ or the stdlib folder is the same on
+    # every machine and venv ("asyncio/queues.py", "starlette/routing.py").
+    _, marker, rest = filename.rpartition("site-packages/")
+    if marker:
+        return rest, False
+    return _STDLIB_PREFIX.sub("", filename), False
+
+
+def _site_of(record: AllocationRecord, roots: Sequence[tuple[Path, str]]) -> tuple[str, str]:
+    """(location, function) an allocation is charged to.
+
+    The innermost frame inside the measured tree: that is the line a change to this project
+    moves, whereas the innermost frame overall is mostly asyncio or Starlette internals. An
+    allocation with no measured-tree frame on its stack is charged to its innermost frame.
+    """
+    stack = record.stack_trace()
+    if not stack:
+        return "<unknown>", "<unknown>"
+    fallback: tuple[str, str] | None = None
+    for function, filename, lineno in stack:
+        shown, in_tree = _display_path(filename, roots)
+        site = (f"{shown}:{lineno}", function)
+        if in_tree:
+            return site
+        if fallback is None:
+            fallback = site
+    assert fallback is not None
+    return fallback
+
+
+def _read_capture(
+    name: str, capture: Path, *, roots: Sequence[tuple[Path, str]], top: int
+) -> MemoryRecord:
+    try:
+        reader = memray.FileReader(capture)
+    except (OSError, ValueError) as err:
+        raise MemoryScenarioError(
+            name, f"memory scenario {name!r}: capture {capture} cannot be read ({err})"
+        ) from None
+    try:
+        metadata = reader.metadata
+        leaked = sum(r.size for r in reader.get_leaked_allocation_records(merge_threads=True))
+        sites: dict[tuple[str, str], list[int]] = {}
+        for record in reader.get_high_watermark_allocation_records(merge_threads=True):
+            totals = sites.setdefault(_site_of(record, roots), [0, 0])
+            totals[0] += record.size
+            totals[1] += record.n_allocations
+    finally:
+        reader.close()
+    # Ties broken by location so that equal runs give byte-identical files.
+    ranked = sorted(sites.items(), key=lambda item: (-item[1][0], item[0]))
+    return MemoryRecord(
+        scenario=name,
+        peak_bytes=metadata.peak_memory,
+        total_allocations=metadata.total_allocations,
+        leaked_bytes=leaked,
+        top_sites=[
+            SiteRecord(location=location, function=function, bytes=size, allocations=count)
+            for (location, function), (size, count) in ranked[:top]
+        ],
+    )
