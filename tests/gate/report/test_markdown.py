@@ -1,0 +1,302 @@
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from agui_perf.gate.budgets import check_budgets
+from agui_perf.gate.compare import Confirmation, State, compare
+from agui_perf.gate.config import Settings
+from agui_perf.gate.report.markdown import (
+    format_bytes,
+    format_change,
+    format_count,
+    format_duration,
+    format_interval,
+    format_relative,
+    headline,
+    md_escape,
+    render_markdown,
+    timing_table,
+)
+from agui_perf.gate.results import AllocationSite, Results
+from agui_perf.gate.verdict import AcceptedState, Verdict, decide, error_verdict
+from tests.gate.test_results import make_memory, make_results
+
+EVIL = "<script>alert(1)</script>"
+BASELINE_PATH = "baselines/linux-x86_64-cpython3.11.json"
+SETTINGS = Settings(
+    budgets={"latency_mean_ms": 200.0, "latency_p95_ms": 300.0, "error_rate_max": 0.05}
+)
+FOUND = AcceptedState(
+    found=True,
+    baseline_path=BASELINE_PATH,
+    commit="0123456789abcdef" * 2 + "01234567",
+    date="2026-05-02T10:11:12+00:00",
+    subject="stream: coalesce <b>ready</b> events | faster",
+)
+LOST = AcceptedState(
+    found=False,
+    baseline_path=BASELINE_PATH,
+    reason="shallow clone: no commit touches the baseline file",
+)
+
+
+def spread(centre: float, n: int = 8, step: float = 0.004) -> list[float]:
+    """Eight tightly spread per-process medians around `centre` (no ties)."""
+    return [centre * (1 + step * (i - n / 2)) for i in range(n)]
+
+
+def sample_results() -> tuple[Results, Results]:
+    """Accepted and current Results with every state the report shows."""
+    noisy = (1.45, 0.95, 1.4, 1.0, 1.35, 0.98, 1.3, 1.02)
+    base = make_results(
+        {
+            "encode_many": spread(2.1e-3),
+            "encode_one": spread(850e-9),
+            "stream_paced": spread(1.02),
+            "verify_many": spread(310e-6),
+            EVIL: spread(5e-6),
+            "old_bench": spread(1e-3),
+        },
+        [
+            make_memory(
+                "account_analysis",
+                12_500_000,
+                48_000,
+                [AllocationSite("src/agui_perf/stream/encoder.py:41", "encode", 400_000, 1200)],
+            ),
+            make_memory("burst_1000", 30_000_000, 120_000),
+        ],
+    )
+    current = make_results(
+        {
+            "encode_many": spread(2.1e-3 * 1.182),
+            "encode_one": spread(850e-9 * 0.8),
+            "stream_paced": [1.02 * x for x in noisy],
+            "verify_many": spread(310e-6 * 0.99),
+            EVIL: spread(5e-6),
+            "new_bench": spread(4e-6),
+        },
+        [
+            make_memory(
+                "account_analysis",
+                13_100_000,
+                51_000,
+                [
+                    AllocationSite("src/agui_perf/stream/encoder.py:41", "encode", 950_000, 2400),
+                    AllocationSite("src/agui_perf/stream/response.py:88", "_drain", 50_000, 300),
+                ],
+            ),
+            make_memory("burst_1000", 30_000_000, 120_000),
+        ],
+        extra_info={
+            "stream_paced": {
+                "latency_mean_ms": 180.0,
+                "latency_median_ms": 150.0,
+                "latency_p95_ms": 320.0,
+                "latency_p99_ms": 410.0,
+            },
+            EVIL: {"latency_mean_ms": 12.5, "latency_p95_ms": 31.0},
+        },
+    )
+    return base, current
+
+
+def sample_verdict(accepted: AcceptedState = FOUND) -> Verdict:
+    """A failing verdict: timing regression, memory regression, budget breach, not measured."""
+    base, current = sample_results()
+    comparison = compare(base, current, SETTINGS, accepted_found=accepted.found)
+    return decide(comparison, check_budgets(current, SETTINGS.budgets), accepted, SETTINGS)
+
+
+def passing_verdict() -> Verdict:
+    base = make_results({"a": spread(1.0), "b": spread(2.0)})
+    current = make_results({"a": spread(1.0), "b": spread(2.0)})
+    comparison = compare(base, current, Settings(), accepted_found=True)
+    return decide(comparison, check_budgets(current, {}), FOUND, Settings())
+
+
+def test_headline_is_the_first_line() -> None:
+    text = render_markdown(sample_verdict())
+    first = text.splitlines()[0]
+    assert first.startswith("## ❌ FAIL — 1 timing regression (encode\\_many +18.2 %)")
+    assert "1 memory regression (account\\_analysis)" in first
+    assert "1 budget breach (latency\\_p95\\_ms on stream\\_paced)" in first
+
+
+def test_passing_headline() -> None:
+    verdict = passing_verdict()
+    assert headline(verdict) == "✅ PASS — no failing regression — 2 unchanged"
+    assert headline(verdict, icon=False).startswith("PASS — ")
+    text = render_markdown(verdict)
+    assert text.startswith("## ✅ PASS")
+    assert "All 2 benchmarks are unchanged." in text
+    assert "No budget is configured" in text
+
+
+def test_error_verdict_names_the_error_and_has_no_tables() -> None:
+    verdict = error_verdict("baseline 'x.json' is not valid JSON — run nox -s update-baseline")
+    text = render_markdown(verdict)
+    assert text.startswith("## ⚠️ ERROR — baseline 'x.json' is not valid JSON")
+    assert "| Benchmark |" not in text
+    assert "nox -s perf" in text
+
+
+def test_timing_table_names_the_statistic_and_says_not_significant() -> None:
+    text = render_markdown(sample_verdict())
+    assert (
+        "one-sided Mann-Whitney U test, Holm-corrected over 5 benchmarks, is significant at "
+        "alpha 0.01" in text
+    )
+    assert "| Benchmark | Baseline | Current | Change | 95 % interval | p (Holm) | State |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| encode\\_many |"))
+    assert "| 2.10 ms | 2.48 ms | +18.2 % |" in row
+    assert "🔴 regression" in row
+    assert re.search(r"p = [0-9.e-]+ \(slower\) \|", row)
+    paced = next(line for line in text.splitlines() if line.startswith("| stream\\_paced |"))
+    assert "not significant" in paced
+    assert "🟡 inconclusive" in paced
+
+
+def test_every_benchmark_has_a_row_and_unchanged_ones_are_folded() -> None:
+    text = render_markdown(sample_verdict())
+    for name in ("encode\\_many", "encode\\_one", "new\\_bench", "old\\_bench", "verify\\_many"):
+        assert f"| {name} |" in text
+    details = text.index("<summary>2 unchanged benchmarks</summary>")
+    assert text.index("| verify\\_many |") > details > text.index("| encode\\_many |")
+    assert "🆕" not in text  # new/removed are marked by tone, not by a per-state icon
+    assert "| new\\_bench | — | 3.99 µs | — | — | no test | 🔵 new |" in text
+
+
+def test_untrusted_names_are_escaped() -> None:
+    text = render_markdown(sample_verdict())
+    assert EVIL not in text
+    assert "| \\<script\\>alert(1)\\</script\\> |" in text
+    assert "“stream: coalesce \\<b\\>ready\\</b\\> events \\| faster”" in text
+
+
+def test_memory_table_and_grown_sites() -> None:
+    text = render_markdown(sample_verdict())
+    assert "| Scenario | Peak memory | Allocations | Leaked (current) | State |" in text
+    assert (
+        "| account\\_analysis | 11.9 MiB → 12.5 MiB (+4.8 %) | 48,000 → 51,000 (+6.2 %) "
+        "| 0 B | 🔴 regression |"
+    ) in text
+    assert "<details open>\n<summary>Allocation sites that grew most — account\\_analysis" in text
+    assert (
+        "| src/agui\\_perf/stream/encoder.py:41 | encode | 391 KiB → 928 KiB | +537 KiB | +1,200 |"
+    ) in text
+
+
+def test_budget_matrix() -> None:
+    text = render_markdown(sample_verdict())
+    assert "| Budget | Measured on | Target | Actual | Margin | Status |" in text
+    assert (
+        "| event latency, p95 (latency\\_p95\\_ms) | stream\\_paced | ≤ 300 ms | 320 ms "
+        "| -20 ms (-7 %) | 🔴 fail |"
+    ) in text
+    assert "| ≤ 200 ms | 180 ms | +20 ms (+10 %) | ✅ pass |" in text
+    assert (
+        "| error rate (error\\_rate\\_max) | not measured | ≤ 0.05 | — | — | 🟡 not measured |"
+        in (text)
+    )
+
+
+def test_accepted_state_found_and_how_to_accept() -> None:
+    text = render_markdown(sample_verdict())
+    assert "The accepted state is commit 0123456789ab (2026-05-02T10:11:12+00:00)" in text
+    assert "baselines/linux-x86\\_64-cpython3.11.json" in text
+    assert "run `nox -s update-baseline` and commit the changed" in text
+    assert "`report.html`" in text
+    assert "perf-report" in text
+
+
+def test_accepted_state_not_found_says_timing_is_advisory() -> None:
+    text = render_markdown(sample_verdict(LOST))
+    assert "> [!WARNING]" in text
+    assert "could not be found (shallow clone: no commit touches the baseline file)" in text
+    assert "advisory only" in text
+    assert "🟡 regression (advisory)" in text
+
+
+def test_no_inline_svg_or_data_uri() -> None:
+    # GitHub strips both from job summaries (REFERENCE §4); charts live in report.html.
+    text = render_markdown(sample_verdict())
+    assert "<svg" not in text
+    assert "data:" not in text
+    assert "<img" not in text
+
+
+def test_confirmation_is_shown() -> None:
+    verdict = sample_verdict()
+    assert verdict.comparison is not None
+    regression = verdict.comparison.benchmark("encode_many")
+    confirmed = replace(regression, confirmation=Confirmation.CONFIRMED)
+    cleared = replace(regression, state=State.UNCHANGED, confirmation=Confirmation.NOT_CONFIRMED)
+    rows = timing_table([confirmed, cleared]).rows
+    assert rows[0].cells[-1] == "regression, confirmed by a re-run"
+    assert rows[1].cells[-1] == "unchanged (flagged, not confirmed by the re-run)"
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("a|b", "a\\|b"),
+        ("`x`", "\\`x\\`"),
+        ("*bold* _it_", "\\*bold\\* \\_it\\_"),
+        ("[x](http://e)", "\\[x\\](http://e)"),
+        ("<b>&amp;", "\\<b\\>\\&amp;"),
+        ("$x$ ~~s~~", "\\$x\\$ \\~\\~s\\~\\~"),
+        ("line\nbreak\r\tx", "line break x"),
+        ("back\\slash", "back\\\\slash"),
+    ],
+)
+def test_md_escape(text: str, escaped: str) -> None:
+    assert md_escape(text) == escaped
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (812e-9, "812 ns"),
+        (12.34e-6, "12.3 µs"),
+        (4.561e-3, "4.56 ms"),
+        (0.9996e-3, "1.00 ms"),
+        (1.2, "1.20 s"),
+        (125.0, "125 s"),
+        (999.6e-9, "1.00 µs"),
+        (0.0, "0 ns"),
+        (None, "—"),
+    ],
+)
+def test_format_duration(seconds: float | None, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("count", "signed", "text"),
+    [
+        (512, False, "512 B"),
+        (1536, False, "1.50 KiB"),
+        (12.3 * 1024 * 1024, False, "12.3 MiB"),
+        (3 * 1024**3, False, "3.00 GiB"),
+        (-2048, True, "-2.00 KiB"),
+        (100, True, "+100 B"),
+        (None, False, "—"),
+    ],
+)
+def test_format_bytes(count: float | None, signed: bool, text: str) -> None:
+    assert format_bytes(count, signed=signed) == text
+
+
+def test_format_changes_and_counts() -> None:
+    assert format_change(1.182) == "+18.2 %"
+    assert format_change(0.8) == "-20.0 %"
+    assert format_change(None) == "—"
+    assert format_relative(0.048) == "+4.8 %"
+    assert format_interval((1.12, 1.25)) == "+12.0 % … +25.0 %"
+    assert format_interval(None) == "—"
+    assert format_count(1234567) == "1,234,567"
+    assert format_count(300, signed=True) == "+300"
