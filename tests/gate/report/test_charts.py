@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from agui_perf.gate.compare import State
+from agui_perf.gate.report.charts import (
+    CHART_FILES,
+    STATE_COLOURS,
+    Chart,
+    LatencySeries,
+    change_chart,
+    latency_chart,
+    latency_from_budgets,
+    latency_from_results,
+    memory_charts,
+    render_charts,
+)
+from agui_perf.gate.verdict import error_verdict
+from tests.gate.report.test_markdown import EVIL, passing_verdict, sample_results, sample_verdict
+
+SVG = "{http://www.w3.org/2000/svg}"
+NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+
+def _all_charts() -> list[Chart]:
+    return render_charts(sample_verdict(), sample_results()[1])
+
+
+def _texts(svg: str) -> list[str]:
+    root = ET.fromstring(svg)
+    return [text for element in root.iter() for text in [element.text] if text]
+
+
+def test_every_chart_is_valid_svg() -> None:
+    charts = _all_charts()
+    assert [c.filename for c in charts] == list(CHART_FILES)
+    for chart in charts:
+        root = ET.fromstring(chart.svg)
+        assert root.tag == f"{SVG}svg"
+        assert root.get("viewBox")
+        assert not chart.svg.startswith("<?xml")  # inlined into report.html as-is
+
+
+def test_no_external_reference_script_or_comment() -> None:
+    for chart in _all_charts():
+        urls = set(re.findall(r"https?://[^\s\"'<>)]*", chart.svg))
+        assert urls <= NAMESPACES, (chart.filename, urls)
+        assert "//kozea" not in chart.svg
+        assert "<script" not in chart.svg
+        assert "<!--" not in chart.svg  # pygal's comments carry today's date and URLs
+        assert "href" not in chart.svg
+        assert "@import" not in chart.svg
+        assert "googleapis" not in chart.svg
+
+
+def test_output_is_deterministic_with_a_fixed_id() -> None:
+    first, second = _all_charts(), _all_charts()
+    assert [c.svg for c in first] == [c.svg for c in second]
+    ids = [ET.fromstring(c.svg).get("id") for c in first]
+    assert ids == [
+        "chart-agui-perf-change",
+        "chart-agui-perf-memory-peak",
+        "chart-agui-perf-memory-allocations",
+        "chart-agui-perf-latency",
+    ]
+
+
+def test_change_chart_names_every_benchmark_and_colours_states() -> None:
+    verdict = sample_verdict()
+    chart = change_chart(verdict.benchmarks)
+    assert chart is not None
+    texts = _texts(chart.svg)
+    for bench in verdict.benchmarks:
+        assert any(bench.name in text for text in texts), bench.name
+    assert "new_bench (new: not compared)" in texts
+    # One legend entry (and CSS colour) per state present, then the threshold band.
+    assert {"regression", "improvement", "inconclusive", "unchanged"} <= set(texts)
+    assert "threshold (±min effect)" in texts
+    for state in (State.REGRESSION, State.IMPROVEMENT, State.INCONCLUSIVE, State.UNCHANGED):
+        assert STATE_COLOURS[state] in chart.svg
+    assert STATE_COLOURS[State.NEW] not in chart.svg  # nothing to draw for new benchmarks
+
+
+def test_change_chart_tooltips_carry_change_and_interval() -> None:
+    chart = change_chart(sample_verdict().benchmarks)
+    assert chart is not None
+    titles = [
+        element.text or ""
+        for element in ET.fromstring(chart.svg).iter(f"{SVG}title")
+        if (element.text or "").startswith("encode_many:")
+    ]
+    assert titles
+    assert titles[0].startswith("encode_many: +18.2 % (95 % interval +")
+    assert titles[0].endswith("regression")
+
+
+def test_untrusted_name_is_escaped_in_svg() -> None:
+    chart = change_chart(sample_verdict().benchmarks)
+    assert chart is not None
+    assert EVIL not in chart.svg
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in chart.svg
+    assert EVIL in _texts(chart.svg)
+
+
+def test_memory_charts_show_both_sides_per_scenario() -> None:
+    charts = memory_charts(sample_verdict().memory)
+    assert [c.filename for c in charts] == ["memory-peak.svg", "memory-allocations.svg"]
+    for chart in charts:
+        texts = _texts(chart.svg)
+        assert {"account_analysis", "burst_1000", "baseline", "current"} <= set(texts)
+    peak_tips = [t for t in _texts(charts[0].svg) if t.startswith("account_analysis, current:")]
+    assert peak_tips == ["account_analysis, current: 12.5 MiB"]
+    alloc_tips = [t for t in _texts(charts[1].svg) if t.startswith("burst_1000, baseline:")]
+    assert alloc_tips == ["burst_1000, baseline: 120,000"]
+
+
+def test_no_data_no_chart() -> None:
+    assert change_chart(()) is None
+    assert memory_charts(()) == []
+    assert latency_chart([]) is None
+    assert render_charts(error_verdict("broken input — fix it")) == []
+    # No latency figures and no memory: only the change chart.
+    assert [c.filename for c in render_charts(passing_verdict())] == ["change.svg"]
+
+
+def test_latency_from_results_reads_extra_info() -> None:
+    series = latency_from_results(sample_results()[1])
+    assert series == [
+        LatencySeries(EVIL, {"mean": 12.5, "p95": 31.0}),
+        LatencySeries("stream_paced", {"mean": 180.0, "p50": 150.0, "p95": 320.0, "p99": 410.0}),
+    ]
+
+
+def test_latency_from_budgets_is_the_fallback() -> None:
+    verdict = sample_verdict()
+    assert latency_from_budgets(verdict.budgets) == [
+        LatencySeries(EVIL, {"mean": 12.5, "p95": 31.0}),
+        LatencySeries("stream_paced", {"mean": 180.0, "p95": 320.0}),
+    ]
+    charts = render_charts(verdict)  # without the current Results
+    assert charts[-1].filename == "latency.svg"
+
+
+def test_latency_chart_draws_budget_lines() -> None:
+    verdict = sample_verdict()
+    chart = latency_chart(latency_from_results(sample_results()[1]), verdict.budgets)
+    assert chart is not None
+    texts = _texts(chart.svg)
+    assert {"mean", "p50", "p95", "p99", "stream_paced", "budget (max)"} <= set(texts)
+    assert "budget p95 ≤ 300 ms" in texts
+    assert "budget mean ≤ 200 ms" in texts
+    assert "stream_paced p99: 410 ms" in texts
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_change_chart_grows_with_the_number_of_benchmarks(count: int) -> None:
+    benchmarks = sample_verdict().benchmarks
+    rows = [benchmarks[i % len(benchmarks)] for i in range(count)]
+    chart = change_chart(rows)
+    assert chart is not None
+    view_box = ET.fromstring(chart.svg).get("viewBox") or ""
+    height = int(view_box.split()[3])
+    assert height == max(320, 160 + 36 * count)
