@@ -1,0 +1,50 @@
+"""Complete workflow: one account-analysis run end to end over HTTP.
+
+From just before the client connects to the read that brings RUN_FINISHED, against our app
+under uvicorn in another process. The run has no token delay: what is timed is the core's
+own work (request parsing, the agent, encoding, sends) plus one loopback connection, which
+is what a code change can make slower. A round is one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from typing import TYPE_CHECKING, Final
+
+import pytest
+
+from tests.benchmarks._sse import agent_request, post, read_run, timed_rounds
+
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
+
+    from tests.benchmarks.conftest import Scale, Server
+
+ROUNDS: Final = 30
+ROUNDS_FLOOR: Final = 10
+TIMEOUT_S: Final = 60.0
+
+
+def test_workflow_duration(
+    benchmark: BenchmarkFixture, agui_server: Server, agui_scale: Scale
+) -> None:
+    rounds = agui_scale.rounds(ROUNDS, ROUNDS_FLOOR)
+    host, port = agui_server.host, agui_server.port
+    request = agent_request(host, port, workflow="account_analysis", params={})
+    with asyncio.Runner() as runner:
+        _, captures = timed_rounds(
+            benchmark, runner, lambda: post(host, port, request, timeout=TIMEOUT_S), rounds
+        )
+
+    runs = [read_run(capture) for capture in captures]
+    failed = [run.error for run in runs if run.error]
+    if failed:
+        pytest.fail(f"{len(failed)} of {len(runs)} runs failed; the first: {failed[0]}")
+    durations = []
+    for run in runs:
+        finished = run.finished_ns
+        assert finished is not None  # read_run reports a run without RUN_FINISHED as failed
+        durations.append((finished - run.sent_ns) / 1e9)
+    benchmark.extra_info["workflow_s"] = statistics.median(durations)
+    benchmark.extra_info["events"] = len(runs[0].events)
