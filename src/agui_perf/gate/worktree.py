@@ -1,0 +1,299 @@
+"""Git: which commit is the accepted state, and a checkout of it beside the current code.
+
+The accepted state is the code of the commit that last changed this environment's baseline
+file (`git log -1 -- baselines/<key>.json`, DESIGN "How the gate decides"). The gate measures
+that commit on this machine, from a detached worktree under `.perf/worktrees/<sha>`, beside
+the current code. When the commit cannot be found (git missing, not a repository, a shallow
+clone that does not reach it, the file never committed) `find_accepted` says why instead of
+raising: the gate then falls back to the stored numbers, and the verdict states the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.results import Source
+from agui_perf.gate.verdict import AcceptedState
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "GIT_TIMEOUT",
+    "WORKTREES",
+    "Checkout",
+    "GitError",
+    "Repository",
+    "commit_source",
+    "find_accepted",
+    "open_repository",
+    "resolve_ref",
+    "working_source",
+    "worktree",
+]
+
+#: Where accepted commits are checked out, relative to the project root (git-ignored `.perf/`).
+WORKTREES = Path(".perf") / "worktrees"
+GIT_TIMEOUT = 120.0
+_SHALLOW_HINT = (
+    "fetch the full history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"
+)
+
+
+class GitError(GateError):
+    """A git command the gate relies on failed; the message quotes git's own last line."""
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A project root inside a git work tree.
+
+    `prefix` is the project root relative to the top of the work tree ("" at the top): a
+    worktree checks out the whole repository, and the project sits at the same prefix in it.
+    """
+
+    root: Path
+    toplevel: Path
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A detached worktree of one commit; `root` is the project root inside it."""
+
+    commit: str
+    path: Path
+    root: Path
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # No pager, no prompt for credentials, messages in English (the last line is quoted);
+    # optional locks off so that reading the status never blocks a concurrent `git commit`.
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_PAGER="cat",
+        GIT_OPTIONAL_LOCKS="0",
+        LC_ALL="C",
+        LANGUAGE="C",
+    )
+    return env
+
+
+def _run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git; FileNotFoundError (no git) and timeouts are the caller's to interpret."""
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=_git_env(),
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _git(repo: Repository, *args: str) -> str:
+    """Run git in the project root; a failure is a GitError quoting git's message."""
+    try:
+        done = _run_git(repo.root, *args)
+    except FileNotFoundError:
+        raise GitError("git is not installed (not found on PATH) — install git") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT:g} s") from None
+    if done.returncode != 0:
+        raise GitError(f"git {' '.join(args)} failed: {_last_line(done.stderr)}")
+    return done.stdout
+
+
+def open_repository(root: Path) -> Repository | str:
+    """The git work tree `root` is in, or the reason there is none (one line)."""
+    root = root.resolve()
+    try:
+        done = _run_git(root, "rev-parse", "--show-toplevel", "--show-prefix")
+    except FileNotFoundError:
+        return "git is not installed"
+    except subprocess.TimeoutExpired:
+        return f"git did not answer within {GIT_TIMEOUT:g} s"
+    if done.returncode != 0:
+        return f"{root} is not a git repository"
+    lines = done.stdout.splitlines()
+    toplevel = Path(lines[0]).resolve()
+    prefix = lines[1].strip() if len(lines) > 1 else ""
+    return Repository(root=root, toplevel=toplevel, prefix=prefix.rstrip("/"))
+
+
+def _describe(repo: Repository, commit: str, baseline: str, reason: str | None) -> AcceptedState:
+    line = _git(repo, "show", "-s", "--format=%H%x00%cI%x00%s", commit).strip()
+    sha, date, subject = [*line.split("\x00"), "", ""][:3]
+    return AcceptedState(
+        found=True, baseline_path=baseline, commit=sha, date=date, subject=subject, reason=reason
+    )
+
+
+def _shallow_commits(repo: Repository) -> set[str]:
+    if _git(repo, "rev-parse", "--is-shallow-repository").strip() != "true":
+        return set()
+    shallow = Path(_git(repo, "rev-parse", "--git-path", "shallow").strip())
+    if not shallow.is_absolute():
+        shallow = repo.root / shallow
+    try:
+        return set(shallow.read_text(encoding="ascii").split())
+    except OSError:
+        # Shallow but the list is unreadable: treat every commit as a possible boundary.
+        return {"*"}
+
+
+def find_accepted(root: Path, baseline: str) -> AcceptedState:
+    """The commit that last changed `baseline` (a path relative to `root`), or why not.
+
+    Never raises for a missing repository or history: that is the stored-numbers mode, and
+    the reason ends up in the verdict.
+    """
+    repo = open_repository(root)
+    if isinstance(repo, str):
+        return AcceptedState(found=False, baseline_path=baseline, reason=repo)
+    try:
+        shallow = _shallow_commits(repo)
+        sha = _git(repo, "log", "-1", "--format=%H", "--", baseline).strip()
+        if not sha:
+            if shallow:
+                reason = f"shallow clone: no commit in the fetched history changes {baseline} — "
+                return AcceptedState(
+                    found=False, baseline_path=baseline, reason=reason + _SHALLOW_HINT
+                )
+            return AcceptedState(
+                found=False,
+                baseline_path=baseline,
+                reason=f"{baseline} has never been committed — commit it with the code it measures",
+            )
+        # At a shallow boundary history is cut, so git sees the file as added there even if it
+        # was last changed further back: that commit is not the accepted one.
+        if sha in shallow or "*" in shallow:
+            return AcceptedState(
+                found=False,
+                baseline_path=baseline,
+                reason=(
+                    f"shallow clone: the history that last changed {baseline} was not fetched "
+                    f"— {_SHALLOW_HINT}"
+                ),
+            )
+        if _run_git(repo.root, "cat-file", "-e", f"{sha}^{{commit}}").returncode != 0:
+            return AcceptedState(
+                found=False,
+                baseline_path=baseline,
+                reason=f"commit {sha[:12]} that last changed {baseline} is not in this clone",
+            )
+        return _describe(repo, sha, baseline, None)
+    except GitError as err:
+        return AcceptedState(found=False, baseline_path=baseline, reason=str(err))
+
+
+def resolve_ref(root: Path, ref: str, baseline: str) -> AcceptedState:
+    """`--ref REF`: the commit REF names, as the accepted state. GateError if there is none."""
+    repo = open_repository(root)
+    if isinstance(repo, str):
+        raise GateError(f"--ref {ref} needs a git repository, but {repo} — drop --ref")
+    done = _run_git(
+        repo.root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise GateError(
+            f"--ref {ref!r} does not name a commit in this repository — check the name "
+            "(git log --oneline) or fetch it"
+        )
+    return _describe(repo, done.stdout.strip(), baseline, None)
+
+
+def _tree_hash(repo: Repository, commit: str) -> str:
+    path = f"{repo.prefix}/src" if repo.prefix else "src"
+    done = _run_git(repo.root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}")
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def commit_source(root: Path, commit: str) -> Source:
+    """The source record of a committed state: its hash and the tree hash of its `src/`."""
+    repo = open_repository(root)
+    if isinstance(repo, str):
+        return Source(commit="", tree_hash="", dirty=False)
+    return Source(commit=commit, tree_hash=_tree_hash(repo, commit), dirty=False)
+
+
+def working_source(root: Path) -> Source:
+    """The current code: HEAD, the tree hash of its `src/`, and whether `src/` has changes.
+
+    Outside git (or before the first commit) the hashes are empty; the code is still measured.
+    """
+    repo = open_repository(root)
+    if isinstance(repo, str):
+        return Source(commit="", tree_hash="", dirty=False)
+    head = _run_git(repo.root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    if head.returncode != 0:
+        return Source(commit="", tree_hash="", dirty=True)
+    commit = head.stdout.strip()
+    status = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", "src")
+    return Source(commit=commit, tree_hash=_tree_hash(repo, commit), dirty=bool(status.strip()))
+
+
+def _registered(repo: Repository, path: Path) -> str | None:
+    """The HEAD commit of the worktree registered at `path`, if git knows one there."""
+    listing = _git(repo, "worktree", "list", "--porcelain")
+    current: Path | None = None
+    for line in listing.splitlines():
+        if line.startswith("worktree "):
+            current = Path(line.removeprefix("worktree ")).resolve()
+        elif line.startswith("HEAD ") and current == path:
+            return line.removeprefix("HEAD ").strip()
+    return None
+
+
+def _is_clean(path: Path) -> bool:
+    try:
+        done = _run_git(path, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and not done.stdout.strip()
+
+
+@contextlib.contextmanager
+def worktree(root: Path, commit: str) -> Iterator[Checkout]:
+    """Check out `commit` detached at `<root>/.perf/worktrees/<commit>`; remove it on exit.
+
+    A clean worktree already there at that commit (left by an interrupted run) is reused;
+    stale registrations are pruned first, and a leftover folder that git does not know is
+    replaced. Failure to check out is a GitError.
+    """
+    repo = open_repository(root)
+    if isinstance(repo, str):
+        raise GitError(f"cannot check out {commit[:12]}: {repo}")
+    base = repo.root / WORKTREES
+    path = (base / commit).resolve()
+    _git(repo, "worktree", "prune")
+    if _registered(repo, path) != commit or not _is_clean(path):
+        if _registered(repo, path) is not None:
+            _git(repo, "worktree", "remove", "--force", str(path))
+        if path.exists() and path.is_relative_to(base.resolve()):
+            # Not a worktree git knows (pruned above): a leftover folder from a killed run.
+            shutil.rmtree(path)
+        base.mkdir(parents=True, exist_ok=True)
+        _git(repo, "worktree", "add", "--detach", str(path), commit)
+    project = path / repo.prefix if repo.prefix else path
+    try:
+        yield Checkout(commit=commit, path=path, root=project)
+    finally:
+        with contextlib.suppress(GitError, OSError, subprocess.TimeoutExpired):
+            _git(repo, "worktree", "remove", "--force", str(path))
+        with contextlib.suppress(GitError, OSError, subprocess.TimeoutExpired):
+            _git(repo, "worktree", "prune")
