@@ -1,0 +1,369 @@
+"""Timing runs: each side's benchmark suite in fresh processes, interleaved A B A B.
+
+Timings are only compared between measurements taken on one machine in one job, and the
+machine drifts (thermal state, other load, frequency scaling) over the minutes a run takes.
+Alternating the sides process by process spreads that drift over both sides instead of
+charging it to whichever ran second (asv does the same, REFERENCE §2). Every process is
+fresh, so import state, caches and allocator arenas never carry over from one sample to the
+next: one process gives one sample (its median per benchmark).
+
+Each side runs *its own* `tests/benchmarks` with *its own* `src/` first on PYTHONPATH, from
+its own root (`--rootdir`, cwd): the current tree's and the worktree's `tests` packages and
+conftests never meet in one process. Both use this interpreter and its installed packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, TypeAlias
+
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.results import ProcessRun, load_pytest_benchmark, merge_processes
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from agui_perf.gate.results import BenchmarkResult
+
+__all__ = [
+    "BENCHMARKS_DIR",
+    "DEFAULT_MAX_TIME",
+    "DEFAULT_MIN_ROUNDS",
+    "DEFAULT_OUT",
+    "DEFAULT_SCALE",
+    "DEFAULT_TIMEOUT",
+    "EXIT_NO_TESTS",
+    "PROGRESS_PREFIX",
+    "RUNS_DIR",
+    "SCALE_ENV",
+    "Job",
+    "Launcher",
+    "RunOptions",
+    "Side",
+    "format_duration",
+    "job_env",
+    "keyword_filter",
+    "merge_side",
+    "pytest_command",
+    "run_interleaved",
+    "run_process",
+]
+
+#: The report folder, relative to the project root (the workflow uploads it as the artifact).
+DEFAULT_OUT = Path(".perf") / "report"
+#: Raw per-process output of the last run (pytest-benchmark JSON and logs, memray records).
+RUNS_DIR = Path(".perf") / "runs"
+#: The benchmark suite of a tree, relative to its root.
+BENCHMARKS_DIR = Path("tests") / "benchmarks"
+#: Read by the benchmark suites to size their workloads (1.0: the suites' own default size).
+SCALE_ENV = "AGUI_PERF_SCALE"
+#: Workload size for the gate: see `DEFAULT_MAX_TIME` for the time budget it is chosen for.
+DEFAULT_SCALE = 0.25
+#: pytest-benchmark rounds per benchmark and process. The rank test compares per-process
+#: medians, so a process needs only enough rounds for a stable median, not a stable mean.
+DEFAULT_MIN_ROUNDS = 7
+#: Seconds pytest-benchmark may spend per benchmark and process (after `DEFAULT_MIN_ROUNDS`).
+DEFAULT_MAX_TIME = 0.1
+#: Seconds one benchmark process may take before it is stopped (a hung benchmark).
+DEFAULT_TIMEOUT = 600.0
+#: pytest's exit status when nothing was collected (e.g. `-k` matched no benchmark).
+EXIT_NO_TESTS = 5
+PROGRESS_PREFIX = "[perf]"
+_STOP_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Side:
+    """One measured tree: `label` is "accepted" or "current", `revision` a short name for it."""
+
+    label: str
+    root: Path
+    revision: str
+
+    @property
+    def src(self) -> Path:
+        return self.root / "src"
+
+    @property
+    def benchmarks(self) -> Path:
+        return self.root / BENCHMARKS_DIR
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    processes: int
+    scale: float = DEFAULT_SCALE
+    min_rounds: int = DEFAULT_MIN_ROUNDS
+    max_time: float = DEFAULT_MAX_TIME
+    keyword: str | None = None  # pytest -k expression
+    timeout: float = DEFAULT_TIMEOUT
+    python: str = sys.executable
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fresh benchmark process: everything a launcher needs to start it."""
+
+    side: Side
+    round: int  # 1-based
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)
+    cwd: Path
+    json_path: Path  # --benchmark-json target
+    log_path: Path  # the process's combined stdout and stderr
+    timeout: float
+
+
+#: Runs a job to completion and returns its exit status (tests inject fakes).
+Launcher: TypeAlias = Callable[[Job], int]
+
+
+def pytest_command(side: Side, json_path: Path, options: RunOptions) -> tuple[str, ...]:
+    command = [
+        options.python,
+        "-m",
+        "pytest",
+        str(side.benchmarks),
+        f"--rootdir={side.root}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        # The short summary names each failed benchmark and its exception: the one line
+        # quoted when a process fails.
+        "-rfE",
+        "--benchmark-only",
+        f"--benchmark-json={json_path}",
+        f"--benchmark-min-rounds={options.min_rounds}",
+        f"--benchmark-max-time={options.max_time:g}",
+    ]
+    if options.keyword:
+        command += ["-k", options.keyword]
+    return tuple(command)
+
+
+def job_env(
+    side: Side, options: RunOptions, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """This environment with the side's `src/` first on PYTHONPATH and the gate's scale.
+
+    The installed (editable) agui_perf comes after PYTHONPATH on sys.path, so the side's own
+    package wins; child servers the benchmarks start inherit the same PYTHONPATH.
+    """
+    env = dict(os.environ if base is None else base)
+    previous = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join([str(side.src), *([previous] if previous else [])])
+    env[SCALE_ENV] = f"{options.scale:g}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def keyword_filter(names: Sequence[str], user: str | None = None) -> str:
+    """A `-k` expression selecting `names` (and still the user's `-k`, if any).
+
+    -k matches substrings of test names, using identifier characters only; a name with
+    other characters in its parameters is selected by its function name (over-selection is
+    harmless: the caller keeps only the names it asked for).
+    """
+    allowed = set("_:+-.[]\\/")
+    terms: list[str] = []
+    for name in names:
+        term = name
+        if not all(ch.isalnum() or ch in allowed for ch in term):
+            term = name.split("[", 1)[0]
+        if term and term not in terms:
+            terms.append(term)
+    if not terms:
+        raise GateError("no benchmark names to select for the confirmation run")
+    selected = " or ".join(terms)
+    return f"({user}) and ({selected})" if user else selected
+
+
+def run_process(job: Job) -> int:
+    """Run one benchmark process to completion, its output into `job.log_path`.
+
+    The process gets its own process group: the benchmarks start servers of their own, and
+    on a timeout or Ctrl-C the whole group is stopped, so no server outlives the gate.
+    """
+    job.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with job.log_path.open("wb") as log:
+        try:
+            proc = subprocess.Popen(
+                job.command,
+                cwd=job.cwd,
+                env=dict(job.env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as err:
+            raise GateError(
+                f"cannot start the benchmark process {job.command[0]!r} ({err.strerror})"
+            ) from None
+        try:
+            return proc.wait(timeout=job.timeout)
+        except subprocess.TimeoutExpired:
+            _stop_group(proc)
+            raise GateError(
+                f"{_where(job)} did not finish within {job.timeout:g} s (stopped) — a benchmark "
+                f"hangs; full output in {job.log_path}"
+            ) from None
+        except BaseException:
+            _stop_group(proc)
+            raise
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            continue
+        return
+
+
+def _where(job: Job) -> str:
+    return f"benchmark process {job.round} of the {job.side.label} code ({job.side.revision})"
+
+
+def _failure_line(log_path: Path) -> str:
+    """The line that says what failed: pytest's first FAILED/ERROR summary line, else the last."""
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "no output"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def _read_job(job: Job, status: int) -> ProcessRun:
+    if status == EXIT_NO_TESTS and not job.json_path.exists():
+        # No benchmark selected in this tree (e.g. -k names one the accepted code lacks).
+        return ProcessRun(origin=f"benchmark results '{job.json_path}'", benchmarks={})
+    if status != 0:
+        raise GateError(
+            f"{_where(job)} failed (pytest exit {status}): {_failure_line(job.log_path)} "
+            f"— fix it; full output in {job.log_path}"
+        )
+    return load_pytest_benchmark(job.json_path)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, math.ceil(seconds))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class _Eta:
+    """Time left, from the durations measured so far (per side: the trees can differ a lot)."""
+
+    def __init__(self, sides: Sequence[Side], processes: int) -> None:
+        self.durations: dict[str, list[float]] = {side.label: [] for side in sides}
+        self.remaining = {side.label: processes for side in sides}
+
+    def record(self, label: str, seconds: float) -> None:
+        self.durations[label].append(seconds)
+        self.remaining[label] -= 1
+
+    def left(self) -> float | None:
+        measured = [d for ds in self.durations.values() for d in ds]
+        if not measured:
+            return None
+        total = 0.0
+        for label, count in self.remaining.items():
+            own = self.durations[label]
+            total += count * (sum(own) / len(own) if own else sum(measured) / len(measured))
+        return total
+
+
+def run_interleaved(
+    sides: Sequence[Side],
+    options: RunOptions,
+    out_dir: Path,
+    *,
+    launcher: Launcher = run_process,
+    progress: TextIO | None = sys.stderr,
+    clock: Callable[[], float] = time.monotonic,
+    env: Mapping[str, str] | None = None,
+    stage: str = "timing",
+) -> dict[str, list[ProcessRun]]:
+    """Run `options.processes` fresh processes per side, alternating: A B A B ...
+
+    Returns each side's per-process results in run order. Progress lines on `progress` say
+    which side and round is running and how long is left.
+    """
+    if options.processes < 1:
+        raise GateError(f"--processes must be at least 1, got {options.processes}")
+    for side in sides:
+        if not side.benchmarks.is_dir():
+            raise GateError(
+                f"the {side.label} code ({side.revision}) has no {BENCHMARKS_DIR.as_posix()} "
+                "folder — nothing to measure there; pass --ref with a later commit"
+            )
+    runs: dict[str, list[ProcessRun]] = {side.label: [] for side in sides}
+    eta = _Eta(sides, options.processes)
+    for round_ in range(1, options.processes + 1):
+        for side in sides:
+            folder = out_dir / side.label
+            folder.mkdir(parents=True, exist_ok=True)
+            json_path = folder / f"process-{round_:02d}.json"
+            json_path.unlink(missing_ok=True)
+            job = Job(
+                side=side,
+                round=round_,
+                command=pytest_command(side, json_path, options),
+                env=job_env(side, options, env),
+                cwd=side.root,
+                json_path=json_path,
+                log_path=folder / f"process-{round_:02d}.log",
+                timeout=options.timeout,
+            )
+            left = eta.left()
+            remaining = "estimating time left" if left is None else f"~{format_duration(left)} left"
+            _say(
+                progress,
+                f"{PROGRESS_PREFIX} {stage} round {round_}/{options.processes} · {side.label} "
+                f"({side.revision}) · {remaining}",
+            )
+            started = clock()
+            status = launcher(job)
+            eta.record(side.label, clock() - started)
+            runs[side.label].append(_read_job(job, status))
+    return runs
+
+
+def merge_side(
+    side: Side, runs: Sequence[ProcessRun], *, only: Sequence[str] | None = None
+) -> dict[str, BenchmarkResult]:
+    """One side's per-process runs as BenchmarkResults (`only`: keep just these names)."""
+    if only is not None:
+        keep = set(only)
+        runs = [
+            replace(run, benchmarks={n: b for n, b in run.benchmarks.items() if n in keep})
+            for run in runs
+        ]
+    if all(not run.benchmarks for run in runs):
+        return {}
+    try:
+        return merge_processes(runs)
+    except GateError as err:
+        raise GateError(f"{side.label} code ({side.revision}): {err}") from None
+
+
+def _say(progress: TextIO | None, line: str) -> None:
+    if progress is not None:
+        print(line, file=progress, flush=True)
