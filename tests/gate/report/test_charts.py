@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -169,3 +170,9 @@ def test_change_chart_grows_with_the_number_of_benchmarks(count: int) -> None:
     view_box = _parse(chart.svg).get("viewBox") or ""
     height = int(view_box.split()[3])
     assert height == max(320, 160 + 36 * count)
+
+
+def test_rendering_leaves_no_pygal_import_hook() -> None:
+    # pygal's legacy finder would turn every later failed import into an ImportWarning.
+    _all_charts()
+    assert not [f for f in sys.meta_path if type(f).__module__.startswith("pygal")]

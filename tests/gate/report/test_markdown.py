@@ -215,8 +215,10 @@ def test_accepted_state_found_and_how_to_accept() -> None:
 
 def test_accepted_state_not_found_says_timing_is_advisory() -> None:
     text = render_markdown(sample_verdict(LOST))
-    assert "> [!WARNING]" in text
-    assert "could not be found (shallow clone: no commit touches the baseline file)" in text
+    assert (
+        "> [!WARNING]\n> The commit that last changed baselines/linux-x86\\_64-cpython3.11.json "
+        "could not be found (shallow clone: no commit touches the baseline file)."
+    ) in text
     assert "advisory only" in text
     assert "🟡 regression (advisory)" in text
 

@@ -19,11 +19,9 @@ Chart text is XML-escaped by the serializer, so names from data cannot inject ma
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import pygal
-from pygal.style import Style
 
 from agui_perf.gate.budgets import BUDGETS
 from agui_perf.gate.compare import State
@@ -102,8 +100,24 @@ class LatencySeries:
     values: Mapping[str, float]
 
 
-def _style(colours: Sequence[str]) -> Style:
-    return Style(
+def _pygal() -> Any:
+    """Import pygal, and undo the one global side effect of importing it.
+
+    pygal appends a legacy finder to sys.meta_path (for its map plugins, unused here) that has
+    find_module but no find_spec: from then on every failed import in the process emits an
+    ImportWarning, an error under `-W error` wherever a library probes for an optional module
+    (numpy does on import). Imported lazily, so that importing this module changes nothing.
+    """
+    import pygal
+
+    sys.meta_path[:] = [
+        finder for finder in sys.meta_path if type(finder).__module__.split(".")[0] != "pygal"
+    ]
+    return pygal
+
+
+def _style(colours: Sequence[str]) -> Any:
+    return _pygal().style.Style(
         background="white",
         plot_background="white",
         foreground="#1f2328",
@@ -241,7 +255,7 @@ def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
         allow_interruptions=True,
         dots_size=0,
     )
-    svg = _render(pygal.XY, config, add)
+    svg = _render(_pygal().XY, config, add)
     return Chart("change.svg", "Relative change per benchmark", svg)
 
 
@@ -310,7 +324,7 @@ def memory_charts(memory: Sequence[MemoryComparison]) -> list[Chart]:
             max_scale=6,
             title_font_size=15,
         )
-        charts.append(Chart(filename, title, _render(pygal.HorizontalBar, config, add)))
+        charts.append(Chart(filename, title, _render(_pygal().HorizontalBar, config, add)))
     return charts
 
 
@@ -402,7 +416,7 @@ def latency_chart(
         dots_size=0,
         show_x_guides=False,
     )
-    return Chart("latency.svg", "Latency against the budgets", _render(pygal.XY, config, add))
+    return Chart("latency.svg", "Latency against the budgets", _render(_pygal().XY, config, add))
 
 
 def render_charts(verdict: Verdict, current: Results | None = None) -> list[Chart]:

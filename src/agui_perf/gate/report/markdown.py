@@ -354,19 +354,19 @@ def budget_table(budgets: Iterable[BudgetCheck]) -> Table:
 
 
 def accepted_text(accepted: AcceptedState) -> tuple[str, bool]:
-    """Where the accepted state comes from, as plain text; True when it was found."""
+    """Where the accepted state comes from, as whole sentences; True when it was found."""
     if accepted.found:
         commit = (accepted.commit or "unknown")[:12]
         date = f" ({accepted.date})" if accepted.date else ""
         subject = f" “{accepted.subject}”" if accepted.subject else ""
         return (
-            f"commit {commit}{date}{subject}, the last commit that changed "
+            f"The accepted state is commit {commit}{date}{subject}, the last commit that changed "
             f"{accepted.baseline_path}; its code was measured here, beside the current code.",
             True,
         )
     reason = accepted.reason or "the reason is unknown"
     return (
-        f"the commit that last changed {accepted.baseline_path} could not be found ({reason}). "
+        f"The commit that last changed {accepted.baseline_path} could not be found ({reason}). "
         "Timing is compared with the numbers stored in that file and is advisory only: it "
         "cannot fail this run.",
         False,
@@ -459,9 +459,9 @@ def _accepted_section(accepted: AcceptedState | None) -> list[str]:
     text, found = accepted_text(accepted)
     lines = ["### Accepted state", ""]
     if found:
-        lines.append("The accepted state is " + md_escape(text))
+        lines.append(md_escape(text))
     else:
-        lines += ["> [!WARNING]", "> The " + md_escape(text)]
+        lines += ["> [!WARNING]", "> " + md_escape(text)]
     return [*lines, ""]
 
 
