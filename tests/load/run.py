@@ -184,6 +184,8 @@ def locust_commands(options: LoadOptions, port: int, master_port: int) -> list[l
         *("--users", str(options.users), "--spawn-rate", str(options.spawn_rate)),
         *("--run-time", f"{options.duration}s"),
         *("--csv", str(out / CSV_PREFIX), "--html", str(out / "report.html")),
+        # Every row's stats each second, so a latency spike can be placed in time (spawning?).
+        "--csv-full-history",
         # The verdict judges failures against error_rate_max; Locust would exit 1 on any one.
         *("--exit-code-on-error", "0"),
         *("--agui-workflow", options.workflow, "--agui-params", options.params),
