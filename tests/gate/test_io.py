@@ -22,6 +22,15 @@ def test_atomic_write_replaces(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["f.json"]
 
 
+def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "verdict.md", "x\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "verdict.md").stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_write_failure_removes_the_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
