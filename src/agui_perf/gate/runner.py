@@ -163,6 +163,8 @@ def job_env(
     env["PYTHONPATH"] = os.pathsep.join([str(side.src), *([previous] if previous else [])])
     env[SCALE_ENV] = f"{options.scale:g}"
     env["PYTHONUNBUFFERED"] = "1"
+    # pytest cuts its short summary at the terminal width; the FAILED line is what gets quoted.
+    env["COLUMNS"] = "400"
     return env
 
 
