@@ -1,0 +1,570 @@
+"""The gate's chain, top to bottom: settings → accepted state → measure → compare → verdict.
+
+`perf` (what `nox -s perf` runs):
+
+ 1. settings from `[tool.agui_perf]`, command-line overrides, the report folder checked;
+ 2. the stored baseline `baselines/<environment key>.json` read (a file from another
+    environment is unusable input: exit 2);
+ 3. the accepted state: `--ref`, else the commit that last changed the baseline file, else
+    the reason it cannot be found;
+ 4. timing: both sides in fresh processes, interleaved A B A B (`runner`), the accepted side
+    from a worktree (`worktree`); without an accepted commit only the current side, against
+    the stored numbers (advisory);
+ 5. memory: one memray run per scenario and side (`memory`);
+ 6. compare; benchmarks flagged as regressions are measured again and fail only if flagged
+    again (`compare.confirm`);
+ 7. budgets on the current run alone; the verdict; the report; GitHub Actions outputs.
+
+`update_baseline` measures the current code the same way and replaces the baseline file
+atomically, only after a complete run.
+
+Process boundaries (benchmark launcher, memory runner, report writer, progress stream) are
+`Hooks`, so every step is tested with fakes; everything else is plain functions on plain data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from agui_perf.gate import memory as memory_runs
+from agui_perf.gate._io import atomic_write_text, dump_json
+from agui_perf.gate.baseline import (
+    Baseline,
+    DiffRow,
+    baseline_path,
+    diff_baselines,
+    read_baseline,
+    write_baseline,
+)
+from agui_perf.gate.budgets import BudgetStatus, check_budgets
+from agui_perf.gate.compare import (
+    Comparison,
+    MemoryState,
+    State,
+    compare,
+    confirm,
+    flagged,
+)
+from agui_perf.gate.config import Settings, load_settings
+from agui_perf.gate.environment import current_environment, environment_key
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.report import github
+from agui_perf.gate.report.markdown import render_markdown
+from agui_perf.gate.report.write import write_report
+from agui_perf.gate.results import (
+    Results,
+    Source,
+    load_memory,
+    results_to_json,
+)
+from agui_perf.gate.runner import (
+    DEFAULT_MAX_TIME,
+    DEFAULT_MIN_ROUNDS,
+    DEFAULT_OUT,
+    DEFAULT_SCALE,
+    PROGRESS_PREFIX,
+    RUNS_DIR,
+    Launcher,
+    RunOptions,
+    Side,
+    keyword_filter,
+    merge_side,
+    run_interleaved,
+    run_process,
+)
+from agui_perf.gate.stats import min_attainable_p
+from agui_perf.gate.verdict import AcceptedState, Verdict, decide, error_verdict
+from agui_perf.gate.worktree import (
+    commit_source,
+    find_accepted,
+    resolve_ref,
+    working_source,
+    worktree,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from agui_perf.gate.environment import Environment
+    from agui_perf.gate.results import BenchmarkResult, MemoryResult
+
+__all__ = [
+    "BASELINES_DIR",
+    "NO_BASELINE",
+    "BaselineUpdate",
+    "GateOptions",
+    "Hooks",
+    "baseline_file",
+    "gate_settings",
+    "github_annotations",
+    "measure_memory",
+    "min_processes",
+    "perf",
+    "prepare_out",
+    "publish_error",
+    "publish_github",
+    "update_baseline",
+]
+
+BASELINES_DIR = Path("baselines")
+NO_BASELINE = "no baseline yet — run nox -s update-baseline"
+SCENARIOS_FILE = "memory_scenarios.py"
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """What the command line can set; None means "from [tool.agui_perf]"."""
+
+    root: Path = Path()
+    keyword: str | None = None  # pytest -k expression
+    processes: int | None = None  # per side
+    min_effect: float | None = None
+    ref: str | None = None
+    out: Path = DEFAULT_OUT
+    scale: float = DEFAULT_SCALE
+    min_rounds: int = DEFAULT_MIN_ROUNDS
+    max_time: float = DEFAULT_MAX_TIME
+
+
+def _write_report_default(verdict: Verdict, out: Path, current: Results | None) -> None:
+    write_report(verdict, out, current=current)
+
+
+def _memory_default(side: Side, out: Path, progress: TextIO | None) -> dict[str, MemoryResult]:
+    return measure_memory(side, out, progress)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The process boundaries of the chain (tests inject fakes)."""
+
+    launcher: Launcher = run_process
+    memory: Callable[[Side, Path, TextIO | None], Mapping[str, MemoryResult]] = _memory_default
+    write_report: Callable[[Verdict, Path, Results | None], object] = _write_report_default
+    progress: TextIO | None = field(default_factory=lambda: sys.stderr)
+    env: Mapping[str, str] | None = None  # None: os.environ
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True)
+class BaselineUpdate:
+    """What `update_baseline` did, for the command line to print."""
+
+    path: str  # relative to the root, e.g. baselines/linux-x86_64-cpython3.11.json
+    rows: list[DiffRow]
+    source: Source
+    previous_note: str | None  # why the previous file was not compared (unreadable …)
+    kept: list[str]  # benchmarks not selected by -k, kept from the previous file
+
+
+# --- 1. settings and folders ------------------------------------------------------------------
+
+
+def gate_settings(root: Path, options: GateOptions) -> Settings:
+    settings = load_settings(root / "pyproject.toml")
+    if options.processes is not None:
+        settings = replace(settings, processes=options.processes)
+    if options.min_effect is not None:
+        settings = replace(settings, min_effect=options.min_effect)
+    return settings
+
+
+def prepare_out(out: Path) -> Path:
+    """Create the report folder and prove it writable, before minutes of measuring."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise GateError(
+            f"output folder '{out}' is not writable ({reason}) — choose another with --out DIR"
+        ) from None
+    return out
+
+
+def _fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def baseline_file(root: Path) -> tuple[Path, str]:
+    """This environment's baseline file: (absolute path, path relative to the root)."""
+    relative = baseline_path(BASELINES_DIR, environment_key())
+    return root / relative, relative.as_posix()
+
+
+def min_processes(alpha: float, benchmarks: int) -> int:
+    """Fewest processes a side for which complete separation passes Holm's first step."""
+    family = max(1, benchmarks)
+    for n in range(1, 101):
+        if min_attainable_p(n, n) <= alpha / family:
+            return n
+    return 101
+
+
+def _warn_processes(settings: Settings, benchmarks: int, progress: TextIO | None) -> None:
+    needed = min_processes(settings.alpha, benchmarks)
+    if settings.processes < needed:
+        over = f" over {benchmarks} benchmarks" if benchmarks > 1 else ""
+        _say(
+            progress,
+            f"{PROGRESS_PREFIX} warning: with {settings.processes} processes a side no "
+            f"benchmark can reach significance at alpha {settings.alpha:g}{over} (Holm); "
+            f"use --processes {needed} or more for a verdict that can fail",
+        )
+
+
+def _run_options(settings: Settings, options: GateOptions) -> RunOptions:
+    return RunOptions(
+        processes=settings.processes,
+        scale=options.scale,
+        min_rounds=options.min_rounds,
+        max_time=options.max_time,
+        keyword=options.keyword,
+    )
+
+
+# --- 2.-6. measuring ------------------------------------------------------------------------
+
+
+def measure_memory(side: Side, out: Path, progress: TextIO | None) -> dict[str, MemoryResult]:
+    """Every memray scenario of the side's own scenarios file, one fresh process each."""
+    scenarios = side.benchmarks / SCENARIOS_FILE
+    if not scenarios.is_file():
+        _say(progress, f"{PROGRESS_PREFIX} memory · {side.label}: no {SCENARIOS_FILE}")
+        return {}
+    names = memory_runs.list_scenarios(src_dir=side.src, scenarios_file=scenarios)
+    _say(
+        progress,
+        f"{PROGRESS_PREFIX} memory · {side.label} ({side.revision}) · {len(names)} scenarios",
+    )
+    records = memory_runs.run_all(
+        names, src_dir=side.src, scenarios_file=scenarios, out_dir=out, progress=progress
+    )
+    return {
+        record["scenario"]: load_memory(
+            dict(record), origin=f"memory scenario {record['scenario']!r} ({side.label} code)"
+        )
+        for record in records
+    }
+
+
+def _require_benchmarks(benchmarks: Mapping[str, BenchmarkResult], keyword: str | None) -> None:
+    if benchmarks:
+        return
+    if keyword:
+        raise GateError(
+            f"-k {keyword!r} selects no benchmark in the current code — check the expression"
+        )
+    raise GateError("the current code has no benchmarks under tests/benchmarks — add some")
+
+
+def _measure_current_only(
+    side: Side,
+    run_options: RunOptions,
+    run_dir: Path,
+    environment: Environment,
+    hooks: Hooks,
+) -> Results:
+    runs = run_interleaved(
+        [side],
+        run_options,
+        run_dir / "timing",
+        launcher=hooks.launcher,
+        progress=hooks.progress,
+        clock=hooks.clock,
+        env=hooks.env,
+    )
+    benchmarks = merge_side(side, runs[side.label])
+    _require_benchmarks(benchmarks, run_options.keyword)
+    memory = hooks.memory(side, run_dir / "memory" / side.label, hooks.progress)
+    return Results(
+        source=working_source(side.root),
+        environment=environment,
+        benchmarks=benchmarks,
+        memory=dict(memory),
+    )
+
+
+def _measure_both(
+    accepted: Side,
+    current: Side,
+    accepted_source: Source,
+    settings: Settings,
+    run_options: RunOptions,
+    run_dir: Path,
+    environment: Environment,
+    hooks: Hooks,
+) -> tuple[Results, Results, Comparison]:
+    sides = [accepted, current]
+    runs = run_interleaved(
+        sides,
+        run_options,
+        run_dir / "timing",
+        launcher=hooks.launcher,
+        progress=hooks.progress,
+        clock=hooks.clock,
+        env=hooks.env,
+    )
+    current_benchmarks = merge_side(current, runs[current.label])
+    _require_benchmarks(current_benchmarks, run_options.keyword)
+    base = Results(
+        source=accepted_source,
+        environment=environment,
+        benchmarks=merge_side(accepted, runs[accepted.label]),
+        memory=dict(hooks.memory(accepted, run_dir / "memory" / accepted.label, hooks.progress)),
+    )
+    cur = Results(
+        source=working_source(current.root),
+        environment=environment,
+        benchmarks=current_benchmarks,
+        memory=dict(hooks.memory(current, run_dir / "memory" / current.label, hooks.progress)),
+    )
+    comparison = compare(base, cur, settings, accepted_found=True)
+    names = flagged(comparison)
+    if names:
+        shown = ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
+        _say(
+            hooks.progress,
+            f"{PROGRESS_PREFIX} {len(names)} flagged ({shown}): measuring again in fresh "
+            "processes; a regression counts only if flagged again",
+        )
+        rerun = run_interleaved(
+            sides,
+            replace(run_options, keyword=keyword_filter(names, run_options.keyword)),
+            run_dir / "confirm",
+            launcher=hooks.launcher,
+            progress=hooks.progress,
+            clock=hooks.clock,
+            env=hooks.env,
+            stage="confirm",
+        )
+        again = compare(
+            replace(base, benchmarks=merge_side(accepted, rerun[accepted.label], only=names)),
+            replace(cur, benchmarks=merge_side(current, rerun[current.label], only=names)),
+            settings,
+            accepted_found=True,
+        )
+        comparison = confirm(comparison, again)
+    return base, cur, comparison
+
+
+# --- the perf chain ---------------------------------------------------------------------------
+
+
+def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
+    """Measure, compare, decide, report. Raises GateError for unusable input (exit 2)."""
+    hooks = hooks or Hooks()
+    root = options.root.resolve()
+    settings = gate_settings(root, options)
+    out = prepare_out(options.out)
+    path, relative = baseline_file(root)
+    stored = read_baseline(path, expected_key=environment_key()) if path.exists() else None
+
+    if options.ref is not None:
+        accepted = resolve_ref(root, options.ref, relative)
+    elif stored is None:
+        accepted = AcceptedState(found=False, baseline_path=relative, reason=NO_BASELINE)
+    else:
+        accepted = find_accepted(root, relative)
+    family = len(stored.results.benchmarks) if stored else 1
+    _warn_processes(settings, family, hooks.progress)
+
+    environment = current_environment()
+    run_options = _run_options(settings, options)
+    run_dir = _fresh_dir(root / RUNS_DIR / "perf")
+    current_side = Side("current", root, "working tree")
+    baseline_results: Results | None = None
+    if accepted.found and accepted.commit:
+        commit = accepted.commit
+        with worktree(root, commit) as checkout:
+            accepted_side = Side("accepted", checkout.root, commit[:10])
+            baseline_results, current, comparison = _measure_both(
+                accepted_side,
+                current_side,
+                commit_source(root, commit),
+                settings,
+                run_options,
+                run_dir,
+                environment,
+                hooks,
+            )
+    else:
+        current = _measure_current_only(current_side, run_options, run_dir, environment, hooks)
+        if stored is not None:
+            baseline_results = stored.results
+        reference = stored.results if stored else replace(current, benchmarks={}, memory={})
+        comparison = compare(reference, current, settings, accepted_found=False)
+
+    budgets = check_budgets(current, settings.budgets)
+    verdict = decide(comparison, budgets, accepted, settings)
+    _write_results(out, current, baseline_results)
+    hooks.write_report(verdict, out, current)
+    publish_github(verdict, out, hooks.env)
+    return verdict
+
+
+def _write_results(out: Path, current: Results, accepted: Results | None) -> None:
+    atomic_write_text(out / "results-current.json", dump_json(results_to_json(current)))
+    if accepted is not None:
+        atomic_write_text(out / "results-accepted.json", dump_json(results_to_json(accepted)))
+
+
+# --- GitHub Actions ---------------------------------------------------------------------------
+
+
+def github_annotations(verdict: Verdict) -> list[github.Annotation]:
+    """One error per failing finding: timing regression, memory regression, budget breach."""
+    items: list[github.Annotation] = []
+    for bench in verdict.benchmarks:
+        if bench.state is State.REGRESSION and not bench.advisory:
+            change = "" if bench.ratio is None else f"{(bench.ratio - 1) * 100:+.1f} % "
+            confirmed = f" ({bench.confirmation.value} by a re-run)" if bench.confirmation else ""
+            items.append(
+                github.Annotation(
+                    "error",
+                    f"Timing regression: {bench.name}",
+                    f"{change}slower{confirmed}; {bench.statistic}",
+                )
+            )
+    for mem in verdict.memory:
+        if mem.state is MemoryState.REGRESSION:
+            peak = "" if mem.peak_change is None else f"peak {mem.peak_change * 100:+.1f} %, "
+            allocs = (
+                ""
+                if mem.allocations_change is None
+                else f"allocations {mem.allocations_change * 100:+.1f} %"
+            )
+            items.append(
+                github.Annotation(
+                    "error",
+                    f"Memory regression: {mem.scenario}",
+                    f"{peak}{allocs} (tolerance {mem.tolerance * 100:g} %)",
+                )
+            )
+    items.extend(
+        github.Annotation(
+            "error",
+            f"Budget breached: {check.label}",
+            f"{check.subject}: {check.actual:g} {check.unit} against a {check.kind} of "
+            f"{check.target:g} {check.unit}".replace(" ,", ","),
+        )
+        for check in verdict.budgets
+        if check.status is BudgetStatus.FAIL
+    )
+    return items
+
+
+def _outputs(verdict: Verdict) -> dict[str, str]:
+    benchmarks = verdict.benchmarks
+    return {
+        "verdict": verdict.overall.value,
+        "exit-code": str(verdict.exit_code()),
+        "headline": verdict.headline,
+        "benchmarks": str(len(benchmarks)),
+        "regressions": str(sum(b.state is State.REGRESSION and not b.advisory for b in benchmarks)),
+        "improvements": str(sum(b.state is State.IMPROVEMENT for b in benchmarks)),
+        "memory-regressions": str(sum(m.state is MemoryState.REGRESSION for m in verdict.memory)),
+        "budget-breaches": str(sum(b.status is BudgetStatus.FAIL for b in verdict.budgets)),
+    }
+
+
+def publish_github(verdict: Verdict, out: Path, env: Mapping[str, str] | None = None) -> None:
+    """In GitHub Actions: job summary, step outputs, annotations, the PR number file."""
+    if not github.in_github_actions(env):
+        return
+    github.write_step_summary(render_markdown(verdict), env)
+    github.write_outputs(_outputs(verdict), env)
+    github.emit_annotations(github_annotations(verdict))
+    github.write_pr_number(out, env)
+
+
+def publish_error(
+    error: GateError, out: Path, hooks: Hooks | None = None, *, settings: Settings | None = None
+) -> Verdict:
+    """The error verdict (exit 2), written to the report folder and the job summary if possible.
+
+    Best effort: the one-line error on stderr is what counts; a report folder that cannot be
+    written (the error may be exactly that) is left alone.
+    """
+    hooks = hooks or Hooks()
+    verdict = error_verdict(error, settings=settings)
+    try:
+        if out.is_dir() and os.access(out, os.W_OK):
+            hooks.write_report(verdict, out, None)
+        publish_github(verdict, out, hooks.env)
+    except (OSError, GateError, ValueError):
+        pass
+    return verdict
+
+
+# --- update-baseline --------------------------------------------------------------------------
+
+
+def _previous(path: Path) -> tuple[Baseline | None, str | None]:
+    if not path.exists():
+        return None, None
+    try:
+        return read_baseline(path, expected_key=environment_key()), None
+    except GateError as err:
+        # The file is replaced anyway; update-baseline is the fix the error hints point to.
+        return None, f"the previous file is not usable and is replaced ({err})"
+
+
+def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> BaselineUpdate:
+    """Measure the current code and replace the baseline file, atomically, after a full run."""
+    hooks = hooks or Hooks()
+    if options.ref is not None:
+        raise GateError(
+            f"--ref {options.ref} does not apply to update-baseline: it always measures the "
+            "current code — drop --ref"
+        )
+    root = options.root.resolve()
+    settings = gate_settings(root, options)
+    out = prepare_out(options.out)
+    path, relative = baseline_file(root)
+    previous, note = _previous(path)
+    family = len(previous.results.benchmarks) if previous else 1
+    _warn_processes(settings, family, hooks.progress)
+
+    side = Side("current", root, "working tree")
+    measured = _measure_current_only(
+        side,
+        _run_options(settings, options),
+        _fresh_dir(root / RUNS_DIR / "update-baseline"),
+        current_environment(),
+        hooks,
+    )
+    kept: dict[str, BenchmarkResult] = {}
+    if options.keyword and previous is not None:
+        # -k re-measures a subset; the others keep their stored numbers rather than vanish.
+        kept = {
+            name: bench
+            for name, bench in previous.results.benchmarks.items()
+            if name not in measured.benchmarks
+        }
+    results = replace(measured, benchmarks=dict(sorted({**kept, **measured.benchmarks}.items())))
+    _write_results(out, results, None)
+    written = write_baseline(path, results)
+    return BaselineUpdate(
+        path=relative,
+        rows=diff_baselines(previous, written),
+        source=results.source,
+        previous_note=note,
+        kept=sorted(kept),
+    )
+
+
+def _say(progress: TextIO | None, line: str) -> None:
+    if progress is not None:
+        print(line, file=progress, flush=True)

@@ -1,0 +1,567 @@
+"""gate.pipeline: the whole chain on a toy git repository, with fake benchmark processes.
+
+The repository, the worktree and the baseline file are real; the benchmark processes, the
+memory runs and the report writer are injected (`Hooks`), so each test decides exactly what
+each side "measured" and runs in well under a second. tests/gate/test_gate_cli.py runs the
+same toy suite for real, in subprocesses.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agui_perf.gate.baseline import read_baseline, write_baseline
+from agui_perf.gate.compare import Confirmation, MemoryState, State
+from agui_perf.gate.environment import current_environment, environment_key
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.pipeline import (
+    NO_BASELINE,
+    GateOptions,
+    Hooks,
+    baseline_file,
+    github_annotations,
+    min_processes,
+    perf,
+    update_baseline,
+)
+from agui_perf.gate.verdict import Overall
+from tests.gate.test_results import make_memory, make_results, pb_doc, pb_entry
+from tests.gate.test_worktree import commit_all, git, init_repo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
+    from agui_perf.gate.results import MemoryResult, Results
+    from agui_perf.gate.runner import Job, Side
+    from agui_perf.gate.verdict import Verdict
+
+KEY = environment_key()
+BASELINE = f"baselines/{KEY}.json"
+
+#: A tiny project with the layout the gate expects: src/agui_perf, tests/benchmarks (two
+#: benchmarks and one memory scenario). Its agui_perf is a toy, so a benchmark that imported
+#: the wrong tree would say so in `extra_info["agui_perf_file"]`.
+TOY_FILES: dict[str, str] = {
+    ".gitignore": ".perf/\n__pycache__/\n",
+    "pyproject.toml": textwrap.dedent(
+        """\
+        [project]
+        name = "toy"
+        version = "0"
+
+        [tool.pytest.ini_options]
+        addopts = ["-p", "no:hypothesispytest"]
+
+        [tool.agui_perf]
+        alpha = 0.01
+        min_effect = 0.10
+        """
+    ),
+    "src/agui_perf/__init__.py": textwrap.dedent(
+        """\
+        SIZE = 2000
+
+
+        def work(n):
+            return sum(range(n))
+        """
+    ),
+    "tests/__init__.py": "",
+    "tests/benchmarks/__init__.py": "",
+    "tests/benchmarks/test_toy.py": textwrap.dedent(
+        """\
+        import os
+        import pathlib
+        import signal
+        import time
+
+        import agui_perf
+
+
+        def _misbehave():
+            if os.environ.get("TOY_CRASH"):
+                raise ZeroDivisionError("toy benchmark crashed")
+            marker = os.environ.get("TOY_INTERRUPT_MARKER")
+            if marker:
+                # The second process interrupts the gate (as Ctrl-C would), half way.
+                if pathlib.Path(marker).exists():
+                    os.kill(os.getppid(), signal.SIGINT)
+                    time.sleep(60)
+                pathlib.Path(marker).touch()
+
+
+        def test_sum(benchmark):
+            _misbehave()
+            benchmark.extra_info["agui_perf_file"] = agui_perf.__file__
+            benchmark.pedantic(agui_perf.work, args=(agui_perf.SIZE,), rounds=5, iterations=20)
+
+
+        def test_join(benchmark):
+            benchmark.extra_info["agui_perf_file"] = agui_perf.__file__
+            benchmark.pedantic(",".join, args=(["x"] * 200,), rounds=5, iterations=20)
+        """
+    ),
+    "tests/benchmarks/memory_scenarios.py": textwrap.dedent(
+        """\
+        import agui_perf
+
+
+        def toy_alloc():
+            kept = [str(i) * 10 for i in range(agui_perf.SIZE)]
+            return len(kept)
+
+
+        SCENARIOS = {"toy_alloc": toy_alloc}
+        """
+    ),
+}
+
+
+def write_toy(root: Path, files: Mapping[str, str] = TOY_FILES) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def stored_results(medians: Mapping[str, float], peak: int = 1_000_000, **env: Any) -> Results:
+    """A complete run as update-baseline would store it, measured in this environment."""
+    environment = replace(current_environment(), **env) if env else current_environment()
+    return make_results(
+        {name: [m * (1 + i / 1000) for i in range(8)] for name, m in medians.items()},
+        [make_memory("toy_alloc", peak, 10_000)],
+        env=environment,
+    )
+
+
+def toy_repo(tmp_path: Path, *, baseline: bool = True) -> tuple[Path, str]:
+    """A toy repository whose last commit stores the baseline; (root, accepted commit)."""
+    root = write_toy(init_repo(tmp_path / "toy"))
+    commit_all(root, "toy project")
+    if not baseline:
+        return root, git(root, "rev-parse", "HEAD")
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1e-3, "test_join": 2e-3}))
+    return root, commit_all(root, "accept the toy baseline")
+
+
+@dataclass
+class Fake:
+    """Fake process boundaries: what each side "measures", and a record of what ran."""
+
+    timing: Callable[[Job], Mapping[str, float]]
+    peaks: Mapping[str, int] = field(default_factory=lambda: {"accepted": 10**6, "current": 10**6})
+    jobs: list[Job] = field(default_factory=list)
+    memory_sides: list[Side] = field(default_factory=list)
+    reports: list[tuple[Verdict, Path, Results | None]] = field(default_factory=list)
+    progress: io.StringIO = field(default_factory=io.StringIO)
+
+    def launch(self, job: Job) -> int:
+        self.jobs.append(job)
+        medians = self.timing(job)
+        entries = [
+            pb_entry(name, [m * 0.99, m, m * 1.01], {"side": job.side.label})
+            for name, m in medians.items()
+        ]
+        job.json_path.write_text(json.dumps(pb_doc(*entries)), encoding="utf-8")
+        return 0
+
+    def memory(self, side: Side, out: Path, progress: object) -> dict[str, MemoryResult]:
+        self.memory_sides.append(side)
+        return {"toy_alloc": make_memory("toy_alloc", self.peaks[side.label], 10_000)}
+
+    def report(self, verdict: Verdict, out: Path, current: Results | None) -> None:
+        self.reports.append((verdict, out, current))
+
+    def hooks(self, env: Mapping[str, str] | None = None) -> Hooks:
+        return Hooks(
+            launcher=self.launch,
+            memory=self.memory,
+            write_report=self.report,
+            progress=self.progress,
+            env=env or {},
+        )
+
+
+def steady(
+    accepted: float, current: float, *, confirm_current: float | None = None
+) -> Callable[[Job], dict[str, float]]:
+    """test_sum at the given medians per side (a hair of spread, no ties); test_join equal."""
+
+    def timing(job: Job) -> dict[str, float]:
+        confirming = job.log_path.parent.parent.name == "confirm"
+        level = accepted if job.side.label == "accepted" else current
+        if confirming and confirm_current is not None and job.side.label == "current":
+            level = confirm_current
+        spread = 1 + job.round / 1000 + (0.0003 if job.side.label == "current" else 0)
+        medians = {"test_sum": level * spread}
+        if not confirming:
+            medians["test_join"] = 2e-3 * spread
+        return medians
+
+    return timing
+
+
+def options(root: Path, **changes: Any) -> GateOptions:
+    return replace(GateOptions(root=root, out=root / ".perf" / "report", processes=8), **changes)
+
+
+# --- the accepted commit measured here ------------------------------------------------------
+
+
+def test_accepted_commit_is_measured_beside_the_current_code(tmp_path: Path) -> None:
+    root, accepted = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(root), fake.hooks())
+
+    assert verdict.overall is Overall.PASS
+    assert verdict.exit_code() == 0
+    assert verdict.accepted is not None
+    assert verdict.accepted.found
+    assert verdict.accepted.commit == accepted
+    assert verdict.accepted.baseline_path == BASELINE
+    worktree = (root / ".perf" / "worktrees" / accepted).resolve()
+    assert [(job.side.label, job.side.root) for job in fake.jobs[:2]] == [
+        ("accepted", worktree),
+        ("current", root.resolve()),
+    ]
+    assert len(fake.jobs) == 16
+    assert [side.label for side in fake.memory_sides] == ["accepted", "current"]
+    assert {b.name: b.state for b in verdict.benchmarks} == {
+        "test_join": State.UNCHANGED,
+        "test_sum": State.UNCHANGED,
+    }
+    assert [m.state for m in verdict.memory] == [MemoryState.UNCHANGED]
+    assert not worktree.exists()  # removed on exit
+    [(reported, out, current)] = fake.reports
+    assert reported is verdict
+    assert out == root / ".perf" / "report"
+    assert current is not None
+    assert current.source.commit == accepted
+    stored = json.loads((out / "results-accepted.json").read_text())
+    assert stored["source"]["commit"] == accepted
+    assert stored["benchmarks"]["test_sum"]["extra_info"] == {"side": "accepted"}
+
+
+def test_a_flagged_regression_is_measured_again_and_confirmed(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1.3e-3))
+    verdict = perf(options(root), fake.hooks())
+
+    assert verdict.overall is Overall.FAIL
+    assert verdict.exit_code() == 1
+    bench = next(b for b in verdict.benchmarks if b.name == "test_sum")
+    assert bench.state is State.REGRESSION
+    assert bench.confirmation is Confirmation.CONFIRMED
+    assert bench.rerun is not None
+    assert bench.rerun.state is State.REGRESSION
+    confirm_jobs = [job for job in fake.jobs if job.log_path.parent.parent.name == "confirm"]
+    assert len(confirm_jobs) == 16
+    assert [job.side.label for job in confirm_jobs[:4]] == ["accepted", "current"] * 2
+    assert all(job.command[-2:] == ("-k", "test_sum") for job in confirm_jobs)
+    assert "1 flagged (test_sum): measuring again" in fake.progress.getvalue()
+    assert "[perf] confirm round 8/8 · current" in fake.progress.getvalue()
+
+
+def test_a_flagged_benchmark_that_is_not_flagged_again_passes(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1.3e-3, confirm_current=1e-3))
+    verdict = perf(options(root, keyword="sum or join"), fake.hooks())
+
+    assert verdict.overall is Overall.PASS
+    bench = next(b for b in verdict.benchmarks if b.name == "test_sum")
+    assert bench.confirmation is Confirmation.NOT_CONFIRMED
+    assert bench.state is State.UNCHANGED
+    confirm_jobs = [job for job in fake.jobs if job.log_path.parent.parent.name == "confirm"]
+    # The user's -k still applies to the confirmation run.
+    assert confirm_jobs[0].command[-2:] == ("-k", "(sum or join) and (test_sum)")
+
+
+def test_ref_replaces_the_baseline_commit(tmp_path: Path) -> None:
+    root, accepted = toy_repo(tmp_path)
+    first = git(root, "rev-parse", "HEAD~1")
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(root, ref="HEAD~1", processes=2), fake.hooks())
+    assert verdict.accepted is not None
+    assert verdict.accepted.commit == first != accepted
+    assert fake.jobs[0].side.revision == first[:10]
+
+
+def test_ref_that_names_nothing_is_an_error(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1e-3))
+    with pytest.raises(GateError, match="--ref 'nope' does not name a commit"):
+        perf(options(root, ref="nope"), fake.hooks())
+    assert fake.jobs == []
+
+
+# --- without the accepted commit ------------------------------------------------------------
+
+
+def plain_copy(tmp_path: Path, baseline: Results | None) -> Path:
+    root = write_toy(tmp_path / "plain")
+    if baseline is not None:
+        write_baseline(root / BASELINE, baseline)
+    return root
+
+
+def test_not_a_git_repository_compares_with_stored_numbers_advisory(tmp_path: Path) -> None:
+    root = plain_copy(tmp_path, stored_results({"test_sum": 1e-3, "test_join": 2e-3}))
+    fake = Fake(steady(1e-3, 1.5e-3))
+    verdict = perf(options(root), fake.hooks())
+
+    assert verdict.accepted is not None
+    assert not verdict.accepted.found
+    assert verdict.accepted.reason == f"{root.resolve()} is not a git repository"
+    bench = next(b for b in verdict.benchmarks if b.name == "test_sum")
+    assert bench.state is State.REGRESSION
+    assert bench.advisory
+    assert bench.confirmation is None  # advisory states are never re-measured
+    assert verdict.overall is Overall.PASS  # timing alone never fails in this mode
+    assert "timing is advisory" in verdict.headline
+    assert {job.side.label for job in fake.jobs} == {"current"}
+    assert len(fake.jobs) == 8
+
+
+def test_stored_memory_counts_when_the_fingerprint_matches(tmp_path: Path) -> None:
+    root = plain_copy(tmp_path, stored_results({"test_sum": 1e-3}, peak=10**6))
+    fake = Fake(steady(1e-3, 1e-3), peaks={"current": 2 * 10**6})
+    verdict = perf(options(root), fake.hooks())
+    assert [m.state for m in verdict.memory] == [MemoryState.REGRESSION]
+    assert verdict.overall is Overall.FAIL
+
+
+def test_stored_memory_from_another_build_is_not_compared(tmp_path: Path) -> None:
+    stored = stored_results({"test_sum": 1e-3}, peak=10**6, cpu_model="another CPU")
+    root = plain_copy(tmp_path, stored)
+    fake = Fake(steady(1e-3, 1e-3), peaks={"current": 2 * 10**6})
+    verdict = perf(options(root), fake.hooks())
+    [memory] = verdict.memory
+    assert memory.state is MemoryState.NOT_COMPARABLE
+    assert "cpu_model" in memory.reason
+    assert verdict.overall is Overall.PASS
+
+
+def test_no_baseline_yet_still_checks_budgets(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    with (root / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.agui_perf.budgets]\nworkflow_s = 1\n")
+
+    def timing(job: Job) -> dict[str, float]:
+        return {"test_sum": 1e-3}
+
+    fake = Fake(timing)
+    verdict = perf(options(root, processes=2), fake.hooks())
+    assert verdict.accepted is not None
+    assert verdict.accepted.reason == NO_BASELINE
+    assert NO_BASELINE in verdict.headline
+    assert [b.state for b in verdict.benchmarks] == [State.NEW]
+    assert verdict.overall is Overall.PASS  # the budget's figure is not measured
+
+    breach = Fake(timing)
+    breach_launch = breach.launch
+
+    def launch_with_figure(job: Job) -> int:
+        status = breach_launch(job)
+        doc = json.loads(job.json_path.read_text())
+        doc["benchmarks"][0]["extra_info"]["workflow_s"] = 5
+        job.json_path.write_text(json.dumps(doc))
+        return status
+
+    hooks = replace(breach.hooks(), launcher=launch_with_figure)
+    failed = perf(options(root, processes=2), hooks)
+    assert failed.overall is Overall.FAIL
+    assert failed.exit_code() == 1
+    assert "budget breach" in failed.headline
+
+
+def test_a_baseline_from_another_environment_is_unusable(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    other = stored_results({"test_sum": 1e-3}, system="Darwin", machine="arm64")
+    write_baseline(root / BASELINE, other)  # under this machine's name, but measured elsewhere
+    before = (root / BASELINE).read_bytes()
+    fake = Fake(steady(1e-3, 1e-3))
+    with pytest.raises(GateError, match=r"was measured on darwin-arm64-.*not on this machine"):
+        perf(options(root), fake.hooks())
+    assert fake.jobs == []
+    assert (root / BASELINE).read_bytes() == before
+
+
+def test_an_unwritable_report_folder_fails_before_measuring(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    (root / "a-file").write_text("x")
+    fake = Fake(steady(1e-3, 1e-3))
+    with pytest.raises(GateError, match=r"^output folder '.*a-file/report' is not writable"):
+        perf(options(root, out=root / "a-file" / "report"), fake.hooks())
+    assert fake.jobs == []
+
+
+def test_a_filter_that_selects_nothing(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+
+    def nothing(job: Job) -> int:
+        return 5  # pytest: no tests collected
+
+    hooks = replace(Fake(steady(1e-3, 1e-3)).hooks(), launcher=nothing)
+    with pytest.raises(GateError, match=r"-k 'nope' selects no benchmark in the current code"):
+        perf(options(root, keyword="nope", processes=1), hooks)
+
+
+@pytest.mark.parametrize(("benchmarks", "needed"), [(1, 5), (15, 7), (20, 7), (200, 9)])
+def test_min_processes(benchmarks: int, needed: int) -> None:
+    assert min_processes(0.01, benchmarks) == needed
+
+
+def test_too_few_processes_warn(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1e-3))
+    perf(options(root, processes=3), fake.hooks())
+    first = fake.progress.getvalue().splitlines()[0]
+    assert first == (
+        "[perf] warning: with 3 processes a side no benchmark can reach significance at "
+        "alpha 0.01 over 2 benchmarks (Holm); use --processes 5 or more for a verdict that "
+        "can fail"
+    )
+
+
+# --- GitHub Actions -------------------------------------------------------------------------
+
+
+def test_github_actions_summary_outputs_annotations_and_pr_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = toy_repo(tmp_path)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 42}}))
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
+        "GITHUB_EVENT_PATH": str(event),
+    }
+    fake = Fake(steady(1e-3, 1.3e-3))
+    verdict = perf(options(root), fake.hooks(env))
+
+    assert verdict.overall is Overall.FAIL
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("## ❌ FAIL")
+    assert "test\\_sum" in summary
+    outputs = (tmp_path / "output.txt").read_text()
+    assert "verdict<<" in outputs
+    assert "\nfail\n" in outputs
+    assert "regressions<<" in outputs
+    assert (root / ".perf" / "report" / "pr-number").read_text() == "42\n"
+    annotations = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
+    assert len(annotations) == 1
+    assert annotations[0].startswith("::error title=Timing regression%3A test_sum::+30.")
+    assert "confirmed by a re-run" in annotations[0]
+
+
+def test_annotations_name_every_failing_finding(tmp_path: Path) -> None:
+    root = plain_copy(tmp_path, stored_results({"test_sum": 1e-3}, peak=10**6))
+    with (root / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.agui_perf.budgets]\npeak_memory_mb = 1\n")
+    fake = Fake(steady(1e-3, 1e-3), peaks={"current": 3 * 10**6})
+    verdict = perf(options(root), fake.hooks())
+    titles = [item.title for item in github_annotations(verdict)]
+    assert titles == ["Memory regression: toy_alloc", "Budget breached: peak memory"]
+    assert all(item.level == "error" for item in github_annotations(verdict))
+
+
+def test_outside_github_actions_nothing_is_published(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = toy_repo(tmp_path)
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}  # but not GITHUB_ACTIONS=true
+    perf(options(root), Fake(steady(1e-3, 1.3e-3)).hooks(env))
+    assert not (tmp_path / "summary.md").exists()
+    assert "::error" not in capsys.readouterr().out
+
+
+# --- update-baseline ------------------------------------------------------------------------
+
+
+def test_update_baseline_replaces_the_file_and_lists_the_changes(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+
+    def timing(job: Job) -> dict[str, float]:
+        return {"test_sum": 1.5e-3 * (1 + job.round / 1000), "test_new": 1e-6}
+
+    fake = Fake(timing)
+    update = update_baseline(options(root, processes=3), fake.hooks())
+
+    assert update.path == BASELINE
+    assert {job.side.label for job in fake.jobs} == {"current"}
+    stored = read_baseline(root / BASELINE, expected_key=KEY)
+    assert set(stored.results.benchmarks) == {"test_sum", "test_new"}  # test_join removed
+    assert len(stored.results.benchmarks["test_sum"].samples) == 3
+    assert stored.results.source == update.source
+    rows = {(row.name, row.metric): row for row in update.rows}
+    sum_row = rows["test_sum", "median s"]
+    assert sum_row.old is not None
+    assert sum_row.new is not None
+    assert sum_row.pct == pytest.approx((sum_row.new - sum_row.old) / sum_row.old * 100)
+    assert rows["test_join", "median s"].new is None
+    assert rows["test_new", "median s"].old is None
+    assert ("toy_alloc", "peak bytes") in rows
+    assert update.kept == []
+
+
+def test_update_baseline_with_a_filter_keeps_the_others(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    before = read_baseline(root / BASELINE, expected_key=KEY).results.benchmarks["test_join"]
+    fake = Fake(lambda job: {"test_sum": 3e-3})
+    update = update_baseline(options(root, processes=2, keyword="test_sum"), fake.hooks())
+    assert update.kept == ["test_join"]
+    stored = read_baseline(root / BASELINE, expected_key=KEY).results.benchmarks
+    assert stored["test_join"].samples == before.samples
+    assert stored["test_sum"].median == pytest.approx(3e-3)
+
+
+def test_update_baseline_replaces_an_unusable_file(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    (root / BASELINE).write_text("{ not json")
+    update = update_baseline(options(root, processes=1), Fake(steady(1e-3, 1e-3)).hooks())
+    assert update.previous_note is not None
+    assert update.previous_note.startswith("the previous file is not usable and is replaced")
+    assert read_baseline(root / BASELINE, expected_key=KEY).results.benchmarks
+
+
+@pytest.mark.parametrize("failure", ["crash", "interrupt"])
+def test_a_failed_or_interrupted_update_leaves_the_old_file(tmp_path: Path, failure: str) -> None:
+    root, _ = toy_repo(tmp_path)
+    before = (root / BASELINE).read_bytes()
+    fake = Fake(steady(1e-3, 1e-3))
+
+    def launch(job: Job) -> int:
+        if job.round == 3:  # half way
+            if failure == "interrupt":
+                raise KeyboardInterrupt
+            job.log_path.write_text("FAILED tests/benchmarks/test_toy.py::test_sum - boom\n")
+            return 1
+        return fake.launch(job)
+
+    hooks = replace(fake.hooks(), launcher=launch)
+    with pytest.raises(KeyboardInterrupt if failure == "interrupt" else GateError):
+        update_baseline(options(root, processes=4), hooks)
+    assert (root / BASELINE).read_bytes() == before
+    assert sorted(p.name for p in (root / "baselines").iterdir()) == [f"{KEY}.json"]
+
+
+def test_update_baseline_refuses_ref(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    with pytest.raises(GateError, match="--ref HEAD does not apply to update-baseline"):
+        update_baseline(options(root, ref="HEAD"), Fake(steady(1e-3, 1e-3)).hooks())
+
+
+def test_baseline_file_is_named_for_this_environment(tmp_path: Path) -> None:
+    path, relative = baseline_file(tmp_path)
+    assert relative == f"baselines/{KEY}.json"
+    assert path == tmp_path / relative
