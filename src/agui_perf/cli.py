@@ -11,6 +11,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Final
 
+from agui_perf.gate.cli import add_gate_parser
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_parser(subparsers)
+    add_gate_parser(subparsers)
     return parser
 
 

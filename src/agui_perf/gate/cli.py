@@ -1,0 +1,274 @@
+"""`agui-perf gate perf | update-baseline`: argparse → `gate.pipeline` → exit code.
+
+The parser is built on every `agui-perf` start, also for `serve` on an install without the
+gate extras (scipy, memray, pygal): the pipeline is imported only when a gate command runs.
+
+`nox -s perf` and `nox -s update-baseline` pass their posargs (after `--`) straight through,
+so every mistake in them must come back as one line that says what is wrong — never argparse's
+usage block, never a traceback — and exit 2 (DESIGN: unusable input or usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.runner import DEFAULT_OUT, DEFAULT_SCALE
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from agui_perf.gate.baseline import DiffRow
+    from agui_perf.gate.pipeline import BaselineUpdate, GateOptions
+
+__all__ = [
+    "GateArgumentParser",
+    "add_gate_parser",
+    "format_diff",
+    "options_from_args",
+    "run_perf",
+    "run_update_baseline",
+]
+
+_MAX_SCALE = 100.0
+
+
+class GateArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose every error is one line on stderr and exit status 2."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        # Left to the root parser, unknown arguments would be reported with its usage block.
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} — see {self.prog} --help\n")
+
+
+def _processes(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 100, got {text!r}")
+    return int(text)
+
+
+def _min_effect(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction between 0 and 1 (0.1 = 10 %), got {text!r}"
+        )
+    return value
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= _MAX_SCALE):
+        raise argparse.ArgumentTypeError(
+            f"must be a number in (0, {_MAX_SCALE:g}] (1 = the suites' full size), got {text!r}"
+        )
+    return value
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-k",
+        "--filter",
+        dest="keyword",
+        metavar="EXPR",
+        type=_nonempty,
+        help="only the benchmarks matching this pytest -k expression",
+    )
+    parser.add_argument(
+        "--processes",
+        type=_processes,
+        metavar="N",
+        help="fresh benchmark processes per side (default: [tool.agui_perf].processes or 8)",
+    )
+    parser.add_argument(
+        "--min-effect",
+        type=_min_effect,
+        metavar="FRACTION",
+        help="smallest change that counts, e.g. 0.1 for 10 %% (default: [tool.agui_perf])",
+    )
+    parser.add_argument(
+        "--ref",
+        type=_nonempty,
+        metavar="REF",
+        help="compare against this git ref instead of the commit that last changed the baseline",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help="report folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_scale,
+        default=DEFAULT_SCALE,
+        metavar="X",
+        help="workload size for the benchmarks, AGUI_PERF_SCALE (default: %(default)s)",
+    )
+
+
+def add_gate_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    gate = subparsers.add_parser(
+        "gate",
+        help="the performance gate: perf, update-baseline",
+        description="The performance gate (what nox -s perf and nox -s update-baseline run).",
+    )
+    commands = gate.add_subparsers(
+        dest="gate_command", required=True, metavar="COMMAND", parser_class=GateArgumentParser
+    )
+    perf_parser = commands.add_parser(
+        "perf",
+        help="measure current and accepted code here, compare, report; exit 0/1/2",
+        description=(
+            "Measure the current code and the accepted code (the commit that last changed "
+            "baselines/<environment>.json) on this machine in fresh processes, interleaved; "
+            "compare; write the report. Exit 0 pass, 1 regression or budget breach, 2 error."
+        ),
+    )
+    _add_options(perf_parser)
+    perf_parser.set_defaults(handler=run_perf)
+    update_parser = commands.add_parser(
+        "update-baseline",
+        help="measure the current code and replace baselines/<environment>.json",
+        description=(
+            "Measure the current code and write baselines/<environment>.json atomically; "
+            "print what changed. A failed or interrupted run leaves the old file as it was."
+        ),
+    )
+    _add_options(update_parser)
+    update_parser.set_defaults(handler=run_update_baseline)
+    return gate
+
+
+def options_from_args(args: argparse.Namespace) -> GateOptions:
+    from agui_perf.gate.pipeline import GateOptions
+
+    return GateOptions(
+        root=Path.cwd(),
+        keyword=args.keyword,
+        processes=args.processes,
+        min_effect=args.min_effect,
+        ref=args.ref,
+        out=args.out,
+        scale=args.scale,
+    )
+
+
+def _error(command: str, message: str) -> None:
+    print(f"agui-perf gate {command}: error: {message}", file=sys.stderr, flush=True)
+
+
+def run_perf(args: argparse.Namespace) -> int:
+    from agui_perf.gate.pipeline import perf, publish_error
+
+    options = options_from_args(args)
+    try:
+        verdict = perf(options)
+    except KeyboardInterrupt:
+        error = GateError("interrupted — no verdict; nothing under baselines/ was changed")
+        _error("perf", str(error))
+        return publish_error(error, options.out).exit_code()
+    except GateError as error:
+        _error("perf", str(error))
+        return publish_error(error, options.out).exit_code()
+    print(verdict.headline)
+    print(f"report: {options.out}")
+    return verdict.exit_code()
+
+
+def _format_value(metric: str, value: float | None) -> str:
+    """A baseline figure in its unit; "—" when absent (new or removed)."""
+    from agui_perf.gate.report.markdown import format_bytes, format_count, format_duration
+
+    if metric == "peak bytes":
+        return format_bytes(value)
+    if metric == "allocations":
+        return format_count(value)
+    return format_duration(value)
+
+
+def format_diff(rows: Sequence[DiffRow]) -> list[str]:
+    """`name  metric  old → new  change` lines, aligned, for the update-baseline printout."""
+    cells: list[tuple[str, str, str, str]] = []
+    for row in rows:
+        if row.old is None:
+            change = "new"
+        elif row.new is None:
+            change = "removed"
+        else:
+            change = "—" if row.pct is None else f"{row.pct:+.1f} %"
+        span = f"{_format_value(row.metric, row.old)} → {_format_value(row.metric, row.new)}"
+        cells.append((row.name, row.metric, span, change))
+    if not cells:
+        return []
+    widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
+    return [
+        f"  {name:<{widths[0]}}  {metric:<{widths[1]}}  {span:<{widths[2]}}  {change}"
+        for name, metric, span, change in cells
+    ]
+
+
+def _print_update(update: BaselineUpdate) -> None:
+    source = update.source
+    commit = source.commit[:10] if source.commit else "no commit"
+    state = "with uncommitted changes in src/" if source.dirty else "src/ clean"
+    print(f"wrote {update.path} (measured at {commit}, {state}); changes:")
+    for line in format_diff(update.rows):
+        print(line)
+    if update.previous_note:
+        print(f"note: {update.previous_note}")
+    if update.kept:
+        print(
+            f"note: {len(update.kept)} benchmarks not selected by -k keep their previous "
+            "numbers; a run without -k drops removed benchmarks"
+        )
+    if source.dirty:
+        print("note: src/ has uncommitted changes — commit them together with the baseline")
+    print(f"accept the change: git add {update.path} and commit it with the code")
+
+
+def run_update_baseline(args: argparse.Namespace) -> int:
+    from agui_perf.gate.pipeline import baseline_file, update_baseline
+    from agui_perf.gate.verdict import error_verdict
+
+    options = options_from_args(args)
+    _, relative = baseline_file(options.root)
+    kept = f"{relative} left as it was"
+    try:
+        update = update_baseline(options)
+    except KeyboardInterrupt:
+        error = GateError(f"interrupted — {kept}")
+        _error("update-baseline", str(error))
+        return error_verdict(error).exit_code()
+    except GateError as error:
+        _error("update-baseline", f"{error} — {kept}")
+        return error_verdict(error).exit_code()
+    _print_update(update)
+    return 0

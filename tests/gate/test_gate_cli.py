@@ -1,0 +1,345 @@
+"""`agui-perf gate perf | update-baseline` as users run them: subprocesses in a toy repository.
+
+The bad-input cases each exit 2 with one line on stderr, no traceback, and nothing under
+baselines/ changed. One end-to-end run measures the toy suite for real (pytest-benchmark in
+fresh processes, memray, a git worktree) and checks that each side imported its own code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import agui_perf
+from agui_perf.gate import cli
+from agui_perf.gate.baseline import DiffRow, read_baseline, write_baseline
+from agui_perf.gate.environment import environment_key
+from tests.gate.test_pipeline import BASELINE, KEY, stored_results, toy_repo, write_toy
+from tests.gate.test_worktree import GIT_ENV, commit_all, git
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+TIMEOUT = 300.0
+#: The gate under test, importable in the child whatever the child's cwd.
+PACKAGE_ROOT = str(Path(agui_perf.__file__).resolve().parents[1])
+
+
+def gate_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    # Outside GitHub Actions even when this suite runs there: no summary, no annotations.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GITHUB_", "TOY_", "AGUI_PERF_")) and key != "PYTHONPATH"
+    }
+    env.update(GIT_ENV)
+    env["PYTHONPATH"] = PACKAGE_ROOT
+    env.update(extra or {})
+    return env
+
+
+def run_gate(
+    root: Path, *args: str, extra: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agui_perf", "gate", *args],
+        cwd=root,
+        env=gate_env(extra),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under baselines/ and its bytes."""
+    folder = root / "baselines"
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(root)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def error_line(stderr: str) -> str:
+    """The one error line: last on stderr, the only one, no traceback before it.
+
+    Lines before it can only be progress lines from a run that had started.
+    """
+    lines = stderr.splitlines()
+    assert "Traceback" not in stderr
+    errors = [line for line in lines if ": error: " in line]
+    assert len(errors) == 1, stderr
+    assert lines[-1] == errors[0]
+    assert all(line.startswith(("[perf] ", "memory ")) for line in lines[:-1]), stderr
+    return errors[0]
+
+
+# --- bad input: exit 2, one line, baselines/ untouched --------------------------------------
+
+
+def test_unknown_posargs(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    before = snapshot(root)
+    for command in ("perf", "update-baseline"):
+        done = run_gate(root, command, "--processes", "2", "--fast")
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"agui-perf gate {command}: error: unrecognized arguments: --fast "
+            f"— see agui-perf gate {command} --help\n"
+        )
+        assert done.stdout == ""
+    assert snapshot(root) == before
+
+
+def test_ref_outside_a_git_repository(tmp_path: Path) -> None:
+    root = write_toy(tmp_path / "plain")
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1e-3}))
+    before = snapshot(root)
+    done = run_gate(root, "perf", "--ref", "main")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"agui-perf gate perf: error: --ref main needs a git repository, but {root.resolve()} "
+        "is not a git repository — drop --ref\n"
+    )
+    assert snapshot(root) == before
+
+
+def test_an_unwritable_output_folder(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    before = snapshot(root)
+    out = tmp_path / "a-file" / "report"
+    for command in ("perf", "update-baseline"):
+        done = run_gate(root, command, "--out", str(out))
+        assert done.returncode == 2
+        line = error_line(done.stderr)
+        assert line.startswith(
+            f"agui-perf gate {command}: error: output folder '{out}' is not writable "
+            "(Not a directory) — choose another with --out DIR"
+        )
+    assert snapshot(root) == before
+
+
+def test_a_baseline_for_another_environment(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    other = stored_results({"test_sum": 1e-3}, system="Darwin")
+    write_baseline(root / BASELINE, other)
+    commit_all(root, "a baseline measured on a Mac, stored under this machine's name")
+    before = snapshot(root)
+    done = run_gate(root, "perf", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    other_key = environment_key(other.environment)
+    assert other_key.startswith("darwin-")
+    assert f"was measured on {other_key}, not on this machine ({KEY})" in line
+    assert line.endswith("— run nox -s update-baseline")
+    assert snapshot(root) == before
+    # The report folder carries the error verdict (what CI uploads and comments with).
+    verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
+    assert verdict["overall"] == "error"
+    assert verdict["exit_code"] == 2
+
+
+@pytest.mark.parametrize("command", ["perf", "update-baseline"])
+def test_a_benchmark_that_crashed_in_its_process(tmp_path: Path, command: str) -> None:
+    root, _ = toy_repo(tmp_path)
+    before = snapshot(root)
+    done = run_gate(
+        root, command, "--processes", "2", "--out", str(tmp_path / "out"), extra={"TOY_CRASH": "1"}
+    )
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    assert "failed (pytest exit 1): FAILED tests/benchmarks/test_toy.py::test_sum" in line
+    assert "ZeroDivisionError: toy benchmark crashed" in line
+    if command == "update-baseline":
+        assert line.endswith(f"— {BASELINE} left as it was")
+    assert snapshot(root) == before
+
+
+def test_an_update_interrupted_half_way(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    before = snapshot(root)
+    marker = tmp_path / "first-process-done"
+    done = run_gate(
+        root,
+        "update-baseline",
+        "--processes",
+        "3",
+        "--out",
+        str(tmp_path / "out"),
+        extra={"TOY_INTERRUPT_MARKER": str(marker)},
+    )
+    assert marker.exists()
+    assert done.returncode == 2
+    assert error_line(done.stderr) == (
+        f"agui-perf gate update-baseline: error: interrupted — {BASELINE} left as it was"
+    )
+    assert "round 2/3" in done.stderr
+    assert "round 3/3" not in done.stderr
+    assert snapshot(root) == before
+
+
+# --- the real thing, end to end -------------------------------------------------------------
+
+
+def test_update_baseline_then_perf_end_to_end(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    out = tmp_path / "report"
+
+    update = run_gate(root, "update-baseline", "--processes", "2", "--out", str(out))
+    assert update.returncode == 0, update.stderr
+    assert update.stdout.startswith(f"wrote {BASELINE} (measured at ")
+    assert "test_sum" in update.stdout
+    assert "toy_alloc" in update.stdout
+    stored = read_baseline(root / BASELINE, expected_key=KEY)
+    assert set(stored.results.benchmarks) == {"test_join", "test_sum"}
+    assert len(stored.results.benchmarks["test_sum"].samples) == 2
+    assert set(stored.results.memory) == {"toy_alloc"}
+    accepted = commit_all(root, "accept the toy baseline")
+
+    (root / "src" / "agui_perf" / "__init__.py").write_text(
+        "SIZE = 2000\n\n\ndef work(n):\n    return sum(list(range(n)))\n"
+    )
+    before = snapshot(root)
+    done = run_gate(root, "perf", "--processes", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("PASS: ")
+    progress = done.stderr.splitlines()
+    rounds = [line for line in progress if " timing round " in line]
+    assert [line.split(" · ")[1].split(" ")[0] for line in rounds] == [
+        "accepted",
+        "current",
+        "accepted",
+        "current",
+    ]
+    assert rounds[0].startswith(f"[perf] timing round 1/2 · accepted ({accepted[:10]})")
+    assert snapshot(root) == before
+
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["accepted"]["found"] is True
+    assert verdict["accepted"]["commit"] == accepted
+    assert {b["name"] for b in verdict["benchmarks"]} == {"test_join", "test_sum"}
+    assert [m["state"] for m in verdict["memory"]] == ["unchanged"]
+    # Each side imported its own agui_perf: the worktree's, and the working tree's.
+    worktree_src = root.resolve() / ".perf" / "worktrees" / accepted / "src"
+    base = json.loads((out / "results-accepted.json").read_text())
+    cur = json.loads((out / "results-current.json").read_text())
+    base_file = Path(str(base["benchmarks"]["test_sum"]["extra_info"]["agui_perf_file"]))
+    cur_file = Path(str(cur["benchmarks"]["test_sum"]["extra_info"]["agui_perf_file"]))
+    assert base_file.resolve().is_relative_to(worktree_src)
+    assert cur_file.resolve() == (root / "src" / "agui_perf" / "__init__.py").resolve()
+    assert base["source"]["commit"] == accepted
+    assert cur["source"]["dirty"] is True
+    assert not (root / ".perf" / "worktrees" / accepted).exists()
+    assert git(root, "worktree", "list").count("\n") == 0
+
+
+# --- the parser, in process -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--processes", "0"], "argument --processes: must be a whole number from 1 to 100"),
+        (["--processes", "two"], "argument --processes: must be a whole number from 1 to 100"),
+        (["--min-effect", "0"], "argument --min-effect: must be a fraction between 0 and 1"),
+        (["--min-effect", "1"], "argument --min-effect: must be a fraction between 0 and 1"),
+        (["--min-effect", "10%"], "argument --min-effect: must be a fraction between 0 and 1"),
+        (["--scale", "0"], "argument --scale: must be a number in (0, 100]"),
+        (["--scale", "nan"], "argument --scale: must be a number in (0, 100]"),
+        (["-k", " "], "argument -k/--filter: must not be empty"),
+        (["--ref", ""], "argument --ref: must not be empty"),
+        (["--out"], "argument --out: expected one argument"),
+        (["extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_bad_options_are_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli_main(["gate", "perf", *argv])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"agui-perf gate perf: error: {message}")
+
+
+def cli_main(argv: list[str]) -> int:
+    from agui_perf.cli import main
+
+    return main(argv)
+
+
+def test_options_and_defaults() -> None:
+    from agui_perf.cli import build_parser
+
+    args = build_parser().parse_args(["gate", "update-baseline"])
+    assert args.handler is cli.run_update_baseline
+    options = cli.options_from_args(args)
+    assert options.root == Path.cwd()
+    assert (options.keyword, options.processes, options.min_effect, options.ref) == (None,) * 4
+    assert options.out == Path(".perf/report")
+    assert options.scale == 0.25
+    args = build_parser().parse_args(
+        [
+            "gate",
+            "perf",
+            "-k",
+            "encode",
+            "--processes",
+            "9",
+            "--min-effect",
+            "0.05",
+            "--ref",
+            "main",
+            "--out",
+            "r",
+            "--scale",
+            "2",
+        ]
+    )
+    assert args.handler is cli.run_perf
+    options = cli.options_from_args(args)
+    assert (options.keyword, options.processes, options.min_effect) == ("encode", 9, 0.05)
+    assert (options.ref, options.out, options.scale) == ("main", Path("r"), 2.0)
+
+
+def test_format_diff() -> None:
+    rows = [
+        DiffRow("test_encode", "median s", 1.0e-3, 1.1e-3, 10.0),
+        DiffRow("test_new", "median s", None, 2.0e-6, None),
+        DiffRow("test_gone", "median s", 5.0e-3, None, None),
+        DiffRow("stream", "peak bytes", 2 * 1024 * 1024, 2 * 1024 * 1024, 0.0),
+        DiffRow("stream", "allocations", 9000, 9090, 1.0),
+    ]
+    assert cli.format_diff(rows) == [
+        "  test_encode  median s     1.00 ms → 1.10 ms    +10.0 %",
+        "  test_new     median s     — → 2.00 µs          new",
+        "  test_gone    median s     5.00 ms → —          removed",
+        "  stream       peak bytes   2.00 MiB → 2.00 MiB  +0.0 %",
+        "  stream       allocations  9,000 → 9,090        +1.0 %",
+    ]
+    assert cli.format_diff([]) == []
+
+
+def test_the_gate_parser_does_not_import_the_gate_stack() -> None:
+    # `agui-perf serve` builds the same parser; without the gate extras it must still start.
+    code = (
+        "import sys, agui_perf.cli; agui_perf.cli.build_parser(); "
+        "print(sorted(m for m in ('scipy', 'memray', 'pygal') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=gate_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
