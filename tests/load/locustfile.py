@@ -122,6 +122,8 @@ class _AguiUser(FastHttpUser):
         response = self.client.post(
             "/agent", data=run_body(workflow, params), headers=_HEADERS, stream=True
         )
+        # FastResponse has no incremental read of its own; its iter_content reads this same
+        # geventhttpclient response, but in fixed-size blocks (see the readline note below).
         raw = getattr(response, "_response", None)
         try:
             content_type = response.headers.get("content-type") if response.headers else None
