@@ -470,8 +470,13 @@ def test_annotations_name_every_failing_finding(tmp_path: Path) -> None:
         handle.write("\n[tool.agui_perf.budgets]\npeak_memory_mb = 1\n")
     fake = Fake(steady(1e-3, 1e-3), peaks={"current": 3 * 10**6})
     verdict = perf(options(root), fake.hooks())
-    titles = [item.title for item in github_annotations(verdict)]
-    assert titles == ["Memory regression: toy_alloc", "Budget breached: peak memory"]
+    items = github_annotations(verdict)
+    assert [item.title for item in items] == [
+        "Memory regression: toy_alloc",
+        "Budget breached: peak memory",
+    ]
+    assert items[0].message == "peak +200.0 %, allocations +0.0 % (tolerance 2 %)"
+    assert items[1].message == "toy_alloc: 3 MB against a max of 1 MB"
     assert all(item.level == "error" for item in github_annotations(verdict))
 
 

@@ -456,13 +456,17 @@ def github_annotations(verdict: Verdict) -> list[github.Annotation]:
         github.Annotation(
             "error",
             f"Budget breached: {check.label}",
-            f"{check.subject}: {check.actual:g} {check.unit} against a {check.kind} of "
-            f"{check.target:g} {check.unit}".replace(" ,", ","),
+            f"{check.subject}: {_amount(check.actual, check.unit)} against a {check.kind} of "
+            f"{_amount(check.target, check.unit)}",
         )
         for check in verdict.budgets
         if check.status is BudgetStatus.FAIL
     )
     return items
+
+
+def _amount(value: float | None, unit: str) -> str:
+    return f"{value:g} {unit}".strip() if value is not None else "not measured"
 
 
 def _outputs(verdict: Verdict) -> dict[str, str]:
