@@ -46,6 +46,37 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")
 
 
+def _gate(session: nox.Session, command: str) -> None:
+    """Run `agui-perf gate <command>` with the posargs; keep its exit status 2 (usage/input).
+
+    nox turns every failed command into exit status 1, which would make "unusable input"
+    look like "regression". SystemExit is not an Exception, so nox lets it through as is.
+    """
+    try:
+        session.run("python", "-m", "agui_perf", "gate", command, *session.posargs)
+    except nox.command.CommandFailed as failed:
+        if failed.return_code == 2:
+            raise SystemExit(2) from None
+        raise
+
+
+@nox.session(default=False)
+def perf(session: nox.Session) -> None:
+    """The performance gate: current vs accepted code, here, interleaved; exit 0 / 1 / 2.
+
+    `nox -s perf -- -k EXPR --processes N --min-effect F --ref REF --out DIR --scale X`.
+    """
+    _install(session, "perf")
+    _gate(session, "perf")
+
+
+@nox.session(name="update-baseline", default=False)
+def update_baseline(session: nox.Session) -> None:
+    """Measure the current code and replace baselines/<environment>.json (commit it)."""
+    _install(session, "perf")
+    _gate(session, "update-baseline")
+
+
 @nox.session(default=False)
 def comment(session: nox.Session) -> None:
     """Validate a downloaded perf-report artifact and build the PR comment (perf-comment.yml).
