@@ -65,9 +65,10 @@ def _check_measured_tree(src_dir: Path) -> None:
     # Measuring the wrong commit's code would give a confident, wrong verdict.
     package = sys.modules.get("agui_perf")
     origin = getattr(package, "__file__", None)
-    if origin is not None and not Path(origin).resolve().is_relative_to(src_dir):
+    if origin is not None and not Path(origin).resolve().is_relative_to(src_dir.resolve()):
         raise _ChildError(
-            EXIT_BAD_FILE, f"agui_perf was imported from {origin}, not from {src_dir}"
+            EXIT_BAD_FILE,
+            f"agui_perf was imported from {Path(origin).resolve()}, not from {src_dir.resolve()}",
         )
 
 
@@ -147,8 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # scenarios file's path, i.e. on which worktree is measured. A measurement child has no
     # use for graceful Ctrl-C; with SIG_DFL the signal simply ends it.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    src_dir: Path = args.src.resolve()
-    scenarios_file: Path = args.scenarios.resolve()
+    # absolute(), not resolve(): the runner stages the tree behind symlinks of fixed length,
+    # and the paths must keep that length inside this process (see memory._staged).
+    src_dir: Path = args.src.absolute()
+    scenarios_file: Path = args.scenarios.absolute()
     try:
         registry = _load_registry(src_dir, scenarios_file)
         if args.list:

@@ -10,15 +10,30 @@ the current one, so both sides are measured the same way.
 Each run writes `<out_dir>/<name>.json` in the contract's shape (`MemoryRecord`); a failed run
 writes the child's full output to `<out_dir>/<name>.log` and raises a one-line
 `MemoryScenarioError`.
+
+What it takes for the numbers to be identical (each step says why where it is taken):
+- one fresh process per scenario; imports and one untracked warm-up call before tracking;
+- PYTHONHASHSEED=0 and a clean environment (`_child_env`);
+- ASLR off in the child (`_memory_child._reexec_without_aslr`): id-hashed sets resize at
+  address-dependent points;
+- SIGINT at SIG_DFL, so that asyncio.run does not format its task's repr on the way out;
+- the tree staged behind symlinks of fixed path length (`_staged`).
+Same files in, same record out, from any worktree path and into any out_dir. Trees that differ
+in files the scenario never runs can still shift the heap layout before tracking starts and
+move the allocation count by a record or two in hundreds of thousands: far inside the
+gate's tolerance, but not zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypedDict
 
@@ -29,7 +44,7 @@ from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate.errors import GateError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from memray import AllocationRecord
 
@@ -112,23 +127,17 @@ def run_scenario(
     """
     src_dir, scenarios_file = _check_paths(name, src_dir, scenarios_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    capture = out_dir / f"{name}.bin"
-    # memray refuses to overwrite a capture file.
-    capture.unlink(missing_ok=True)
-    _run_child(
-        name,
-        ["--scenario", name, "--capture", str(capture)],
-        src_dir=src_dir,
-        scenarios_file=scenarios_file,
-        log=out_dir / f"{name}.log",
-        python=python,
-        timeout=timeout,
-    )
-    try:
-        record = _read_capture(name, capture, roots=_roots(src_dir, scenarios_file), top=top)
-    finally:
-        # Tens of MB per scenario with every allocation recorded; the record is what is kept.
-        capture.unlink(missing_ok=True)
+    with _staged(src_dir, scenarios_file) as stage:
+        _run_child(
+            name,
+            ["--scenario", name, "--capture", str(stage.capture)],
+            stage=stage,
+            log=out_dir / f"{name}.log",
+            python=python,
+            timeout=timeout,
+        )
+        # The capture (every allocation, tens of MB) goes with the staging folder.
+        record = _read_capture(name, stage.capture, roots=stage.roots, top=top)
     atomic_write_text(out_dir / f"{name}.json", dump_json(record))
     return record
 
@@ -170,15 +179,10 @@ def list_scenarios(
 ) -> list[str]:
     """The scenario names `scenarios_file` defines, read in a fresh process against `src_dir`."""
     src_dir, scenarios_file = _check_paths("--list", src_dir, scenarios_file)
-    output = _run_child(
-        "--list",
-        ["--list"],
-        src_dir=src_dir,
-        scenarios_file=scenarios_file,
-        log=None,
-        python=python,
-        timeout=timeout,
-    )
+    with _staged(src_dir, scenarios_file) as stage:
+        output = _run_child(
+            "--list", ["--list"], stage=stage, log=None, python=python, timeout=timeout
+        )
     return output.split()
 
 
@@ -219,24 +223,64 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """What the child sees: the measured tree under paths whose length never varies."""
+
+    dir: Path
+    src: Path
+    scenarios_file: Path
+    capture: Path
+    roots: list[tuple[Path, str]]
+
+
+@contextlib.contextmanager
+def _staged(src_dir: Path, scenarios_file: Path) -> Iterator[_Stage]:
+    """A temporary folder holding symlinks to `src_dir` and the scenarios' folder.
+
+    Why: file paths end up inside objects the scenario allocates (anyio's CancelScope.cancel()
+    formats `repr(current_task())`, which names the coroutine's file), and the strings in the
+    child's argv and sys.path shift where later objects land, which changes when id-hashed
+    sets resize. Measured through `/tmp/agui-perf-memray-XXXXXXXX/src`, the same files give
+    the same numbers from any worktree and into any out_dir, so an unchanged scenario compares
+    as equal between the accepted and the current side. Imports keep the symlinked
+    path (they make paths absolute, not real), so locations are named from it too.
+    """
+    with tempfile.TemporaryDirectory(prefix="agui-perf-memray-") as tmp:
+        stage = Path(tmp)
+        (stage / "src").symlink_to(src_dir, target_is_directory=True)
+        (stage / "scenarios").symlink_to(scenarios_file.parent, target_is_directory=True)
+        real_roots = _roots(src_dir, scenarios_file)
+        staged_roots = [
+            (stage / "src", real_roots[0][1]),
+            (stage / "scenarios", real_roots[1][1]),
+        ]
+        yield _Stage(
+            dir=stage,
+            src=stage / "src",
+            scenarios_file=stage / "scenarios" / scenarios_file.name,
+            capture=stage / "capture.bin",
+            roots=staged_roots + real_roots,
+        )
+
+
 def _run_child(
     name: str,
     args: Sequence[str],
     *,
-    src_dir: Path,
-    scenarios_file: Path,
+    stage: _Stage,
     log: Path | None,
     python: str,
     timeout: float,
 ) -> str:
     # -s: no user site-packages; -P: the child script's folder is not put on sys.path (only
     # the measured src/ and the scenarios' folder are, by the child itself).
-    command = [python, "-s", "-P", str(_CHILD_SCRIPT), "--src", str(src_dir)]
-    command += ["--scenarios", str(scenarios_file), *args]
+    command = [python, "-s", "-P", str(_CHILD_SCRIPT), "--src", str(stage.src)]
+    command += ["--scenarios", str(stage.scenarios_file), *args]
     try:
         done = subprocess.run(
             command,
-            cwd=src_dir.parent,
+            cwd=stage.dir,
             env=_child_env(),
             capture_output=True,
             text=True,
