@@ -186,6 +186,15 @@ def test_child_gets_a_clean_environment_with_a_fixed_hash_seed(
     assert record["scenario"] == "env_check"
 
 
+def test_tree_without_agui_perf_is_not_measured_against_another_one(tmp_path: Path) -> None:
+    # Without the guard an installed (editable) agui_perf would be measured instead.
+    (tmp_path / "src").mkdir()
+    scenarios = tmp_path / "scenarios.py"
+    scenarios.write_text("import agui_perf\nSCENARIOS = {'any': lambda: None}\n")
+    with pytest.raises(MemoryScenarioError, match="agui_perf"):
+        run_scenario("any", src_dir=tmp_path / "src", scenarios_file=scenarios, out_dir=tmp_path)
+
+
 def test_unknown_scenario_names_the_known_ones(tree: Path, tmp_path: Path) -> None:
     with pytest.raises(UnknownScenarioError) as caught:
         _run(tree, "nope", tmp_path)
