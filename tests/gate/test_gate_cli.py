@@ -20,6 +20,7 @@ import agui_perf
 from agui_perf.gate import cli
 from agui_perf.gate.baseline import DiffRow, read_baseline, write_baseline
 from agui_perf.gate.environment import environment_key
+from agui_perf.gate.runner import DEFAULT_SCALE
 from tests.gate.test_pipeline import BASELINE, KEY, stored_results, toy_repo, write_toy
 from tests.gate.test_worktree import GIT_ENV, commit_all, git
 
@@ -285,7 +286,7 @@ def test_options_and_defaults() -> None:
     assert options.root == Path.cwd()
     assert (options.keyword, options.processes, options.min_effect, options.ref) == (None,) * 4
     assert options.out == Path(".perf/report")
-    assert options.scale == 0.25
+    assert options.scale == DEFAULT_SCALE
     args = build_parser().parse_args(
         [
             "gate",
@@ -343,3 +344,27 @@ def test_the_gate_parser_does_not_import_the_gate_stack() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["perf", "update-baseline"])
+def test_an_os_error_mid_run_is_one_line(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agui_perf.gate import pipeline
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", "/data/.perf/runs")
+
+    monkeypatch.setattr(pipeline, command.replace("-", "_"), full_disk)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    assert cli_main(["gate", command, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        f"agui-perf gate {command}: error: No space left on device (/data/.perf/runs) "
+        "— fix it and run the gate again"
+    )

@@ -181,6 +181,12 @@ def options_from_args(args: argparse.Namespace) -> GateOptions:
     )
 
 
+def _os_error(err: OSError) -> GateError:
+    # A full disk or a vanished folder mid-run: the user's environment, not a gate bug.
+    where = f" ({err.filename})" if err.filename else ""
+    return GateError(f"{err.strerror or err}{where} — fix it and run the gate again")
+
+
 def _error(command: str, message: str) -> None:
     print(f"agui-perf gate {command}: error: {message}", file=sys.stderr, flush=True)
 
@@ -198,6 +204,10 @@ def run_perf(args: argparse.Namespace) -> int:
     except GateError as error:
         _error("perf", str(error))
         return publish_error(error, options.out).exit_code()
+    except OSError as err:
+        problem = _os_error(err)
+        _error("perf", str(problem))
+        return publish_error(problem, options.out).exit_code()
     print(verdict.headline)
     print(f"report: {options.out}")
     return verdict.exit_code()
@@ -267,8 +277,9 @@ def run_update_baseline(args: argparse.Namespace) -> int:
         error = GateError(f"interrupted — {kept}")
         _error("update-baseline", str(error))
         return error_verdict(error).exit_code()
-    except GateError as error:
-        _error("update-baseline", f"{error} — {kept}")
-        return error_verdict(error).exit_code()
+    except (GateError, OSError) as err:
+        problem = err if isinstance(err, GateError) else _os_error(err)
+        _error("update-baseline", f"{problem} — {kept}")
+        return error_verdict(problem).exit_code()
     _print_update(update)
     return 0
