@@ -55,6 +55,11 @@ FAKE_SCENARIOS = textwrap.dedent(
         KEPT.append(bytearray(50_000))
 
 
+    def churn():
+        for _ in range(1000):
+            bytearray(1000)
+
+
     def env_check():
         seed = os.environ.get("PYTHONHASHSEED")
         malloc = os.environ.get("PYTHONMALLOC")
@@ -73,6 +78,7 @@ FAKE_SCENARIOS = textwrap.dedent(
     SCENARIOS = {
         "marked": marked,
         "leaky": leaky,
+        "churn": churn,
         "env_check": env_check,
         "boom": boom,
         "hang": hang,
@@ -175,6 +181,13 @@ def test_memory_kept_by_the_tracked_run_is_reported_as_leaked(tree: Path, tmp_pa
     # The warm-up call's block was kept before tracking began: only one block counts.
     assert 50_000 <= leaky["leaked_bytes"] < 100_000
     assert marked["leaked_bytes"] < 50_000
+
+
+def test_allocations_count_allocation_calls_not_frees(tree: Path, tmp_path: Path) -> None:
+    record = _run(tree, "churn", tmp_path)
+    # Two allocations per bytearray (object, buffer) plus the loop's ints; memray's own
+    # metadata.total_allocations would also count the ~3,000 frees.
+    assert 2_000 <= record["total_allocations"] < 4_000
 
 
 def test_child_gets_a_clean_environment_with_a_fixed_hash_seed(

@@ -68,6 +68,10 @@ _CHILD_SCRIPT = Path(_memory_child.__file__).resolve()
 # PYTHONASYNCIODEBUG, PYTHONWARNINGS, …) would change what or how the child allocates.
 _PASSTHROUGH_ENV = ("PATH", "TMPDIR", "SYSTEMROOT")
 
+_DEALLOCATORS = frozenset(
+    {memray.AllocatorType.FREE, memray.AllocatorType.PYMALLOC_FREE, memray.AllocatorType.MUNMAP}
+)
+
 _STDLIB_PREFIX = re.compile(r"^.*[/\\]lib[/\\]python\d+\.\d+[/\\]")
 
 
@@ -401,6 +405,11 @@ def _read_capture(
         ) from None
     try:
         metadata = reader.metadata
+        # metadata.total_allocations counts every record of the capture, frees included (about
+        # half of them); the allocation calls are what `memray stats` reports as allocations.
+        allocations = sum(
+            1 for r in reader.get_allocation_records() if r.allocator not in _DEALLOCATORS
+        )
         leaked = sum(r.size for r in reader.get_leaked_allocation_records(merge_threads=True))
         sites: dict[tuple[str, str], list[int]] = {}
         for record in reader.get_high_watermark_allocation_records(merge_threads=True):
@@ -414,7 +423,7 @@ def _read_capture(
     return MemoryRecord(
         scenario=name,
         peak_bytes=metadata.peak_memory,
-        total_allocations=metadata.total_allocations,
+        total_allocations=allocations,
         leaked_bytes=leaked,
         top_sites=[
             SiteRecord(location=location, function=function, bytes=size, allocations=count)
