@@ -55,6 +55,7 @@ __all__ = [
     "ScenarioTimeoutError",
     "SiteRecord",
     "UnknownScenarioError",
+    "describe",
     "list_scenarios",
     "run_all",
     "run_scenario",
