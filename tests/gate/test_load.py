@@ -534,6 +534,14 @@ def test_locust_commands_local_and_distributed() -> None:
         assert worker[worker.index("--master-host") + 1] == "127.0.0.1"
         assert worker[worker.index("--master-port") + 1] == "5557"
         assert "--run-time" not in worker  # the master decides users and time
+        assert "--reset-stats" not in worker
+
+
+def test_steady_state_resets_stats_on_master_and_workers() -> None:
+    options = LoadOptions(workers=2, steady_state=True)
+    commands = locust_commands(options, port=8123, master_port=5557)
+    assert all("--reset-stats" in command for command in commands)
+    assert parse_load_args(["--steady-state"]).steady_state
 
 
 def _check_only(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> int:

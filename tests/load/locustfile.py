@@ -39,6 +39,7 @@ per-run percentiles, which are not percentiles of the events.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -108,6 +109,14 @@ class _AguiUser(FastHttpUser):
     # A run that stalls longer than this (no bytes, not even the 15 s heartbeat) is a failure.
     network_timeout = 30.0
     connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        # While users spawn, the heap grows with each one and CPython runs a full collection
+        # every 25 % of growth, scanning every user so far: at 1,000 users we measured pauses
+        # of 40-110 ms, and a paused client reads as event latency the server never caused.
+        # Freezing what exists now keeps those scans to new objects. Only during spawning, so
+        # the few cycles it keeps alive are bounded by the number of users.
+        gc.freeze()
 
     def option(self, name: str, default: Any) -> Any:
         return getattr(self.environment.parsed_options, name, default)

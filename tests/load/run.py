@@ -71,6 +71,7 @@ class LoadOptions:
     think: tuple[float, float] = (1.0, 3.0)
     out_dir: Path = Path(".perf/load")
     pyproject: Path = Path("pyproject.toml")
+    steady_state: bool = False  # Locust's --reset-stats: judge only after spawning completes
     check_only: bool = False
 
 
@@ -162,6 +163,11 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--think", type=_think, default=(1.0, 3.0), help="its think time MIN,MAX seconds")
     add("--out", dest="out_dir", type=Path, default=Path(".perf/load"), help="report directory")
     add("--pyproject", type=Path, default=Path("pyproject.toml"), help="where the budgets are")
+    add(
+        "--steady-state",
+        action="store_true",
+        help="reset the stats once every user has started (judge the plateau, not the ramp)",
+    )
     add("--check-only", action="store_true", help="only judge the CSV of the last run")
     return parser
 
@@ -191,15 +197,18 @@ def locust_commands(options: LoadOptions, port: int, master_port: int) -> list[l
         *("--agui-workflow", options.workflow, "--agui-params", options.params),
         *("--agui-think-min", str(low), "--agui-think-max", str(high)),
     ]
+    # Locust wants --reset-stats on the master and on every worker.
+    reset = ["--reset-stats"] if options.steady_state else []
     if not options.workers:
-        return [[*head, *options.user_classes]]
+        return [[*head, *reset, *options.user_classes]]
     master = [
         *head,
         *("--master", "--master-bind-host", HOST, "--master-bind-port", str(master_port)),
         *("--expect-workers", str(options.workers), "--expect-workers-max-wait", "30"),
+        *reset,
         *options.user_classes,
     ]
-    worker = [*locust, "--worker", "--master-host", HOST, "--master-port", str(master_port)]
+    worker = [*locust, "--worker", "--master-host", HOST, "--master-port", str(master_port), *reset]
     return [master] + [worker] * options.workers
 
 
@@ -347,6 +356,7 @@ def _context(options: LoadOptions) -> dict[str, object]:
         "user classes": ", ".join(options.user_classes),
         "AccountAnalysisUser workflow": f"{options.workflow} {options.params}",
         "think time (s)": f"{options.think[0]:g} to {options.think[1]:g}",
+        "stats": "after spawning completed" if options.steady_state else "whole run, ramp included",
     }
 
 
