@@ -273,3 +273,18 @@ def test_project_in_a_subfolder_of_the_repository(tmp_path: Path) -> None:
     with worktree(project, sha) as checkout:
         assert checkout.root == checkout.path / "services" / "agui"
         assert (checkout.root / "src" / "pkg.py").is_file()
+
+
+def test_history_that_cannot_be_read_is_a_reason_not_a_crash(
+    history: tuple[Path, list[str]],
+) -> None:
+    repo, commits = history
+    # The accepted commit's object is gone (a broken or partial clone): git log fails.
+    accepted = commits[1]
+    (repo / ".git" / "objects" / accepted[:2] / accepted[2:]).unlink()
+    state = find_accepted(repo, BASELINE)
+    assert not state.found
+    assert state.reason is not None
+    assert state.reason.startswith("git log -1 --format=%H -- baselines/")
+    assert accepted in state.reason  # git names the commit it cannot read
+    assert "\n" not in state.reason
