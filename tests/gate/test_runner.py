@@ -151,6 +151,8 @@ def test_pytest_command_runs_the_sides_own_suite(tmp_path: Path) -> None:
     assert "--benchmark-min-rounds=9" in command
     assert "--benchmark-max-time=0.25" in command
     assert command[-2:] == ("-k", "encode and not sdk")
+    # The SDK and reference-server variants are measured for ratios, never guarded.
+    assert command[-4:-2] == ("-m", "not reference")
     assert "-k" not in pytest_command(side, tmp_path / "p.json", RunOptions(processes=1))
 
 
