@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -368,3 +369,11 @@ def test_an_os_error_mid_run_is_one_line(
         f"agui-perf gate {command}: error: No space left on device (/data/.perf/runs) "
         "— fix it and run the gate again"
     )
+
+
+def test_sigterm_interrupts_like_ctrl_c() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), cli.sigterm_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)
+    # The previous handler is back once the gate is done.
+    assert signal.getsignal(signal.SIGTERM) == before

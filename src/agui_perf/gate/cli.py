@@ -11,7 +11,9 @@ usage block, never a traceback — and exit 2 (DESIGN: unusable input or usage e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -20,7 +22,8 @@ from agui_perf.gate.errors import GateError
 from agui_perf.gate.runner import DEFAULT_OUT, DEFAULT_SCALE
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+    from types import FrameType
 
     from agui_perf.gate.baseline import DiffRow
     from agui_perf.gate.pipeline import BaselineUpdate, GateOptions
@@ -32,6 +35,7 @@ __all__ = [
     "options_from_args",
     "run_perf",
     "run_update_baseline",
+    "sigterm_interrupts",
 ]
 
 _MAX_SCALE = 100.0
@@ -187,6 +191,30 @@ def _os_error(err: OSError) -> GateError:
     return GateError(f"{err.strerror or err}{where} — fix it and run the gate again")
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while the gate runs.
+
+    A cancelled CI job or a `kill` sends SIGTERM, whose default ends Python at once: the
+    benchmark processes (their own process groups, with servers of their own) would be
+    orphaned and the accepted commit's worktree left behind. As KeyboardInterrupt it takes
+    the same path as Ctrl-C: children stopped, worktree removed, baselines/ untouched.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _error(command: str, message: str) -> None:
     print(f"agui-perf gate {command}: error: {message}", file=sys.stderr, flush=True)
 
@@ -196,7 +224,8 @@ def run_perf(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     try:
-        verdict = perf(options)
+        with sigterm_interrupts():
+            verdict = perf(options)
     except KeyboardInterrupt:
         error = GateError("interrupted — no verdict; nothing under baselines/ was changed")
         _error("perf", str(error))
@@ -272,7 +301,8 @@ def run_update_baseline(args: argparse.Namespace) -> int:
     _, relative = baseline_file(options.root)
     kept = f"{relative} left as it was"
     try:
-        update = update_baseline(options)
+        with sigterm_interrupts():
+            update = update_baseline(options)
     except KeyboardInterrupt:
         error = GateError(f"interrupted — {kept}")
         _error("update-baseline", str(error))
