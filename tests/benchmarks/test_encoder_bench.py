@@ -137,6 +137,9 @@ def _impl_params(names: list[str]) -> list[ParameterSet]:
     ]
 
 
+# cpu_bound: pure in-process work, so the gate may normalize it by a calibration loop timed
+# around it (agui_perf.gate.calibration) to cancel host slow phases.
+@pytest.mark.cpu_bound
 @pytest.mark.parametrize("impl", _impl_params(list(RUN_IMPLEMENTATIONS)))
 def test_encode_account_analysis_run(benchmark: BenchmarkFixture, impl: str) -> None:
     benchmark.group = "encode: one account-analysis run"
@@ -159,6 +162,7 @@ KINDS: Final = {
 }
 
 
+@pytest.mark.cpu_bound
 @pytest.mark.parametrize("impl", _impl_params(["ours", "sdk"]))
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_build_and_encode_one_event(benchmark: BenchmarkFixture, kind: str, impl: str) -> None:
@@ -177,6 +181,7 @@ def test_build_and_encode_one_event(benchmark: BenchmarkFixture, kind: str, impl
     assert frame == theirs()
 
 
+@pytest.mark.cpu_bound
 def test_verifier_one_run(benchmark: BenchmarkFixture) -> None:
     benchmark.group = "verify / generate one account-analysis run"
 
@@ -190,6 +195,7 @@ def test_verifier_one_run(benchmark: BenchmarkFixture) -> None:
     assert measure(benchmark, verify_run, len(RUN)) == len(RUN)
 
 
+@pytest.mark.cpu_bound
 def test_iter_account_analysis(benchmark: BenchmarkFixture) -> None:
     benchmark.group = "verify / generate one account-analysis run"
 

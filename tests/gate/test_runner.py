@@ -13,6 +13,8 @@ import pytest
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.results import ProcessRun
 from agui_perf.gate.runner import (
+    CALIBRATION_PLUGIN,
+    PLUGIN_DIR,
     SCALE_ENV,
     Job,
     RunOptions,
@@ -152,17 +154,21 @@ def test_pytest_command_runs_the_sides_own_suite(tmp_path: Path) -> None:
     assert "--benchmark-max-time=0.25" in command
     assert command[-2:] == ("-k", "encode and not sdk")
     # The SDK and reference-server variants are measured for ratios, never guarded.
-    assert command[-4:-2] == ("-m", "not reference")
+    assert command[-6:-4] == ("-m", "not reference")
+    assert command[-4:-2] == ("-p", CALIBRATION_PLUGIN)
     assert "-k" not in pytest_command(side, tmp_path / "p.json", RunOptions(processes=1))
 
 
 def test_job_env_puts_the_side_src_first_and_sets_the_scale(tmp_path: Path) -> None:
     side = make_sides(tmp_path)[0]
     env = job_env(side, RunOptions(processes=1, scale=0.5), {"PYTHONPATH": "/x", "KEEP": "1"})
-    assert env["PYTHONPATH"] == os.pathsep.join([str(side.src), "/x"])
+    # The calibration plugin's folder comes last: it must never shadow the side's own code.
+    assert env["PYTHONPATH"] == os.pathsep.join([str(side.src), "/x", str(PLUGIN_DIR)])
     assert env[SCALE_ENV] == "0.5"
     assert env["KEEP"] == "1"
-    assert job_env(side, RunOptions(processes=1), {})["PYTHONPATH"] == str(side.src)
+    assert job_env(side, RunOptions(processes=1), {})["PYTHONPATH"] == os.pathsep.join(
+        [str(side.src), str(PLUGIN_DIR)]
+    )
 
 
 def test_keyword_filter() -> None:

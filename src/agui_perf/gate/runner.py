@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
+from agui_perf.gate.calibration import calibrate_runs
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.results import ProcessRun, load_pytest_benchmark, merge_processes
 
@@ -36,12 +37,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BENCHMARKS_DIR",
+    "CALIBRATION_PLUGIN",
     "DEFAULT_MAX_TIME",
     "DEFAULT_MIN_ROUNDS",
     "DEFAULT_OUT",
     "DEFAULT_SCALE",
     "DEFAULT_TIMEOUT",
     "EXIT_NO_TESTS",
+    "PLUGIN_DIR",
     "PROGRESS_PREFIX",
     "REFERENCE_DESELECT",
     "RUNS_DIR",
@@ -91,6 +94,10 @@ EXIT_NO_TESTS = 5
 PROGRESS_PREFIX = "[perf]"
 #: pytest -m expression: leave out the comparison implementations (marker `reference`).
 REFERENCE_DESELECT = "not reference"
+#: The calibration plugin: a top-level module in PLUGIN_DIR, which `job_env` puts on
+#: PYTHONPATH after the side's src, so both sides load this (the current) gate's copy.
+CALIBRATION_PLUGIN = "agui_perf_calibration"
+PLUGIN_DIR = Path(__file__).resolve().parent / "_pytest_plugin"
 _STOP_GRACE_S = 10.0
 
 
@@ -162,6 +169,9 @@ def pytest_command(side: Side, json_path: Path, options: RunOptions) -> tuple[st
         # reference stream alone was 4-5 s of a 8-11 s process.
         "-m",
         REFERENCE_DESELECT,
+        # Times a calibration loop around each `cpu_bound` benchmark (gate.calibration).
+        "-p",
+        CALIBRATION_PLUGIN,
     ]
     if options.keyword:
         command += ["-k", options.keyword]
@@ -178,7 +188,9 @@ def job_env(
     """
     env = dict(os.environ if base is None else base)
     previous = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = os.pathsep.join([str(side.src), *([previous] if previous else [])])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(side.src), *([previous] if previous else []), str(PLUGIN_DIR)]
+    )
     env[SCALE_ENV] = f"{options.scale:g}"
     env["PYTHONUNBUFFERED"] = "1"
     # pytest cuts its short summary at the terminal width; the FAILED line is what gets quoted.
@@ -379,7 +391,7 @@ def merge_side(
     if all(not run.benchmarks for run in runs):
         return {}
     try:
-        return merge_processes(runs)
+        return merge_processes(calibrate_runs(runs))
     except GateError as err:
         raise GateError(f"{side.label} code ({side.revision}): {err}") from None
 

@@ -1,0 +1,81 @@
+"""Normalize CPU-bound benchmarks by the calibration loop timed around them.
+
+Each process of a side timed a fixed workload around every `cpu_bound` benchmark
+(`_pytest_plugin/agui_perf_calibration.py`, which says why). Here a benchmark's per-process
+median (and its rounds) is multiplied by `reference / calibration` of that process: a cell
+measured during a slow phase of the host is scaled back, and the units stay seconds of a
+typical phase because `reference` is the median calibration of the whole side.
+
+The reference is per side, so each side is corrected by its own typical speed; a side whose
+cells are mostly slow would be misjudged, which is why the median (robust up to half the
+cells) is used. Benchmarks without a calibration figure are left exactly as measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from agui_perf.gate.results import ProcessBenchmark, ProcessRun
+
+__all__ = ["CALIBRATION_KEY", "calibrate_runs", "reference_calibration"]
+
+#: The extra_info key the plugin writes (kept equal to the plugin's constant by a test).
+CALIBRATION_KEY = "calibration_ns"
+
+
+def _calibration(bench: ProcessBenchmark) -> float | None:
+    value = bench.extra_info.get(CALIBRATION_KEY)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def reference_calibration(runs: Sequence[ProcessRun]) -> float | None:
+    """The median calibration over every calibrated benchmark of every process, or None."""
+    values = [
+        value
+        for run in runs
+        for bench in run.benchmarks.values()
+        if (value := _calibration(bench)) is not None
+    ]
+    return statistics.median(values) if values else None
+
+
+def calibrate_runs(runs: Sequence[ProcessRun]) -> list[ProcessRun]:
+    """`runs` with each calibrated benchmark scaled by reference / its own calibration.
+
+    A benchmark is normalized only when every process calibrated it; a half-calibrated
+    benchmark (a plugin that failed in one process) is left raw rather than mixed.
+    """
+    reference = reference_calibration(runs)
+    if reference is None:
+        return list(runs)
+    names = {name for run in runs for name in run.benchmarks}
+    calibrated = {
+        name
+        for name in names
+        if all(
+            name in run.benchmarks and _calibration(run.benchmarks[name]) is not None
+            for run in runs
+        )
+    }
+    out: list[ProcessRun] = []
+    for run in runs:
+        benchmarks = dict(run.benchmarks)
+        for name in calibrated & set(benchmarks):
+            bench = benchmarks[name]
+            cal = _calibration(bench)
+            assert cal is not None
+            factor = reference / cal
+            benchmarks[name] = replace(
+                bench,
+                median=bench.median * factor,
+                data=tuple(t * factor for t in bench.data),
+            )
+        out.append(replace(run, benchmarks=benchmarks))
+    return out
