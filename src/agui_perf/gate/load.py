@@ -3,7 +3,7 @@
 `tests/load/run.py` (what `nox -s load` runs) drives the server and Locust, then calls
 `read_locust_stats` → `check_load` → `write_verdict`. The budgets are `latency_p95_ms`,
 `error_rate_max` and `throughput_events_per_s_min` in `[tool.agui_perf.budgets]`, read here
-with tomllib. The figures come from the request events the locustfile fires:
+with `gate.config`. The figures come from the request events the locustfile fires:
 
 - `SSE event_latency`: one sample per event, so its percentiles are the event latency and its
   `Requests/s` is the event throughput;
@@ -21,12 +21,12 @@ import csv
 import enum
 import math
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from agui_perf.gate._io import atomic_write_text, dump_json
+from agui_perf.gate.config import load_settings
 from agui_perf.gate.errors import GateError
 
 if TYPE_CHECKING:
@@ -80,33 +80,15 @@ class LoadBudgets:
 
 
 def load_budgets(pyproject: str | os.PathLike[str] = "pyproject.toml") -> LoadBudgets:
-    """The three load budgets from `[tool.agui_perf.budgets]`; each must be present."""
-    path = Path(pyproject)
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise GateError(f"'{path}' does not exist — run from the project root") from None
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise GateError(f"'{path}' cannot be read as TOML ({err}) — fix it") from None
-    table: object = document
-    for key in ("tool", "agui_perf", "budgets"):
-        table = table.get(key) if isinstance(table, dict) else None
-    if not isinstance(table, dict):
-        raise GateError(f"'{path}' has no [tool.agui_perf.budgets] table — {_BUDGET_HINT}")
-    values: dict[str, float] = {}
+    """The three load budgets, read and validated like every gate setting (`gate.config`).
+
+    Each must be present: a load run that cannot be judged is unusable, not a pass.
+    """
+    budgets = load_settings(pyproject).budgets
     for key in BUDGET_KEYS:
-        value = table.get(key)
-        if value is None:
+        if key not in budgets:
             raise GateError(f"[tool.agui_perf.budgets] has no {key!r} — {_BUDGET_HINT}")
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or value < 0:
-            raise GateError(
-                f"[tool.agui_perf.budgets].{key} is {value!r}; expected a non-negative number "
-                f"— {_BUDGET_HINT}"
-            )
-        values[key] = float(value)
-    return LoadBudgets(**values)
+    return LoadBudgets(**{key: budgets[key] for key in BUDGET_KEYS})
 
 
 # --- Locust CSV -----------------------------------------------------------------------------
