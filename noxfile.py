@@ -46,18 +46,23 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")
 
 
-def _gate(session: nox.Session, command: str) -> None:
-    """Run `agui-perf gate <command>` with the posargs; keep its exit status 2 (usage/input).
+def _run_keeping_exit_2(session: nox.Session, *args: str) -> None:
+    """`session.run(*args)`, but an exit status 2 (usage/unusable input) stays 2.
 
     nox turns every failed command into exit status 1, which would make "unusable input"
     look like "regression". SystemExit is not an Exception, so nox lets it through as is.
     """
     try:
-        session.run("python", "-m", "agui_perf", "gate", command, *session.posargs)
+        session.run(*args)
     except nox.command.CommandFailed as failed:
         if failed.return_code == 2:
             raise SystemExit(2) from None
         raise
+
+
+def _gate(session: nox.Session, command: str) -> None:
+    """Run `agui-perf gate <command>` with the posargs."""
+    _run_keeping_exit_2(session, "python", "-m", "agui_perf", "gate", command, *session.posargs)
 
 
 @nox.session(default=False)
@@ -96,4 +101,4 @@ def load(session: nox.Session) -> None:
     Reports and verdict in .perf/load/; exit 0 pass, 1 budget breach, 2 unusable/usage.
     """
     _install(session, "load", extras="")
-    session.run("python", "-m", "tests.load.run", *session.posargs)
+    _run_keeping_exit_2(session, "python", "-m", "tests.load.run", *session.posargs)
