@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,7 +26,7 @@ from tests.gate.test_pipeline import BASELINE, KEY, stored_results, toy_repo, wr
 from tests.gate.test_worktree import GIT_ENV, commit_all, git
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 TIMEOUT = 300.0
 #: The gate under test, importable in the child whatever the child's cwd.
@@ -146,6 +146,69 @@ def test_a_baseline_for_another_environment(tmp_path: Path) -> None:
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
     assert verdict["overall"] == "error"
     assert verdict["exit_code"] == 2
+
+
+def _corrupt(text: str) -> Callable[[str], str]:
+    return lambda _good: text
+
+
+def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[str], str]:
+    def edit(good: str) -> str:
+        document = json.loads(good)
+        change(document)
+        # allow_nan: the NaN case must reach the file as the gate would meet it.
+        return json.dumps(document, allow_nan=True)
+
+    return edit
+
+
+def _first_benchmark(document: dict[str, Any]) -> dict[str, Any]:
+    benchmark: dict[str, Any] = next(iter(document["benchmarks"].values()))
+    return benchmark
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        pytest.param(_corrupt(""), "is empty", id="empty"),
+        pytest.param(_corrupt("{not json"), "not valid JSON", id="corrupt"),
+        pytest.param(_corrupt("[1, 2]"), "should be a JSON object", id="not-an-object"),
+        pytest.param(
+            _edit(lambda d: d.update(schema_version=99)), "schema version 99", id="schema-version"
+        ),
+        pytest.param(_edit(lambda d: d.pop("benchmarks")), "benchmarks", id="missing-field"),
+        pytest.param(
+            _edit(lambda d: _first_benchmark(d).update(median=float("nan"))), "NaN", id="nan"
+        ),
+        pytest.param(
+            _edit(lambda d: _first_benchmark(d).update(samples=[-1.0, 1.0])),
+            "-1",
+            id="negative",
+        ),
+    ],
+)
+def test_a_damaged_baseline(tmp_path: Path, damage: Callable[[str], str], fragment: str) -> None:
+    root, _ = toy_repo(tmp_path)
+    path = root / BASELINE
+    path.write_text(damage(path.read_text()), encoding="utf-8")
+    commit_all(root, "damage the baseline")
+    before = snapshot(root)
+    done = run_gate(root, "perf", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    line = error_line(done.stderr)
+    assert fragment in line, line
+    assert str(BASELINE) in line, line
+    assert snapshot(root) == before
+
+
+def test_no_baseline_at_all_is_reported_not_measured_against(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    before = snapshot(root)
+    assert before == {}
+    done = run_gate(root, "perf", "--processes", "2", "--out", str(tmp_path / "out"))
+    assert "update-baseline" in (tmp_path / "out" / "verdict.md").read_text()
+    assert done.returncode in (0, 1), done.stderr
+    assert snapshot(root) == before
 
 
 @pytest.mark.parametrize("command", ["perf", "update-baseline"])
