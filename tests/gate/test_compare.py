@@ -211,6 +211,25 @@ def test_confirmed_regression_stays() -> None:
     assert merged.benchmark("a") == first.benchmark("a")
 
 
+def test_confirmed_regression_reports_the_smaller_effect() -> None:
+    rng = np.random.default_rng(2)
+    # The first pass met a host slow phase on the current side (+80 %); the re-run, +20 %.
+    first = _two(noisy(rng, 1.0), noisy(rng, 1.8))
+    rerun = one(noisy(rng, 1.0), noisy(rng, 1.2))
+    row = confirm(first, rerun).benchmark("b")
+    assert row.state is State.REGRESSION
+    assert row.confirmation is Confirmation.CONFIRMED
+    assert row.ratio == rerun.benchmark("b").ratio
+    assert row.ratio is not None
+    assert row.ratio < 1.3
+    assert row.rerun == rerun.benchmark("b")
+    # And the other way round the first pass is kept.
+    kept = confirm(_two(noisy(rng, 1.0), noisy(rng, 1.2)), one(noisy(rng, 1.0), noisy(rng, 1.8)))
+    kept_ratio = kept.benchmark("b").ratio
+    assert kept_ratio is not None
+    assert kept_ratio < 1.3
+
+
 def test_unconfirmed_regression_takes_the_rerun_state() -> None:
     rng = np.random.default_rng(1)
     first = _two(noisy(rng, 1.0), noisy(rng, 1.2))
