@@ -129,3 +129,19 @@ def test_the_plugin_records_calibration_for_cpu_bound_benchmarks_only(tmp_path: 
     infos = {b["name"]: b["extra_info"] for b in json.loads(out.read_text())["benchmarks"]}
     assert infos["test_cpu"][CALIBRATION_KEY] > 0
     assert CALIBRATION_KEY not in infos["test_paced"]
+
+
+def test_one_reference_for_both_sides_corrects_a_side_that_was_slow_throughout() -> None:
+    # The same code on both sides; the current side met a slow phase in every process.
+    accepted = [run(f"a{i}", enc=(1.0e-6, 1000)) for i in range(4)]
+    current = [run(f"c{i}", enc=(1.8e-6, 1800)) for i in range(4)]
+    # Each side against its own median calibration keeps the phase as a difference ...
+    own = [merge_processes(calibrate_runs(s))["enc"].median for s in (accepted, current)]
+    assert own[1] / own[0] == pytest.approx(1.8)
+    # ... one reference over both sides cancels it.
+    reference = reference_calibration([*accepted, *current])
+    both = [
+        merge_processes(calibrate_runs(s, reference=reference))["enc"].median
+        for s in (accepted, current)
+    ]
+    assert both[1] / both[0] == pytest.approx(1.0)

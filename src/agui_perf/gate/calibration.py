@@ -4,11 +4,12 @@ Each process of a side timed a fixed workload around every `cpu_bound` benchmark
 (`_pytest_plugin/agui_perf_calibration.py`, which says why). Here a benchmark's per-process
 median (and its rounds) is multiplied by `reference / calibration` of that process: a cell
 measured during a slow phase of the host is scaled back, and the units stay seconds of a
-typical phase because `reference` is the median calibration of the whole side.
+typical phase because `reference` is a median calibration.
 
-The reference is per side, so each side is corrected by its own typical speed; a side whose
-cells are mostly slow would be misjudged, which is why the median (robust up to half the
-cells) is used. Benchmarks without a calibration figure are left exactly as measured.
+The reference is the median calibration over both sides of an A/B run (over the one side of
+an update-baseline run): the median is robust up to half the cells being slow, and one
+reference for both sides keeps a phase that covers most of one side from surviving as a
+difference. Benchmarks without a calibration figure are left exactly as measured.
 """
 
 from __future__ import annotations
@@ -46,13 +47,19 @@ def reference_calibration(runs: Sequence[ProcessRun]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def calibrate_runs(runs: Sequence[ProcessRun]) -> list[ProcessRun]:
+def calibrate_runs(
+    runs: Sequence[ProcessRun], *, reference: float | None = None
+) -> list[ProcessRun]:
     """`runs` with each calibrated benchmark scaled by reference / its own calibration.
 
+    `reference` defaults to this side's median calibration; an A/B comparison passes the
+    median over BOTH sides, so a slow phase that covers most of one side is corrected too
+    (measured: five of eight processes of one side 1.5-2x slow, calibration included).
     A benchmark is normalized only when every process calibrated it; a half-calibrated
     benchmark (a plugin that failed in one process) is left raw rather than mixed.
     """
-    reference = reference_calibration(runs)
+    if reference is None:
+        reference = reference_calibration(runs)
     if reference is None:
         return list(runs)
     names = {name for run in runs for name in run.benchmarks}

@@ -44,6 +44,7 @@ from agui_perf.gate.baseline import (
     write_baseline,
 )
 from agui_perf.gate.budgets import BudgetStatus, check_budgets
+from agui_perf.gate.calibration import reference_calibration
 from agui_perf.gate.compare import (
     Comparison,
     MemoryState,
@@ -316,12 +317,14 @@ def _measure_both(
         clock=hooks.clock,
         env=hooks.env,
     )
-    current_benchmarks = merge_side(current, runs[current.label])
+    # One calibration reference for both sides (gate.calibration says why).
+    reference = reference_calibration([*runs[accepted.label], *runs[current.label]])
+    current_benchmarks = merge_side(current, runs[current.label], reference=reference)
     _require_benchmarks(current_benchmarks, run_options.keyword)
     base = Results(
         source=accepted_source,
         environment=environment,
-        benchmarks=merge_side(accepted, runs[accepted.label]),
+        benchmarks=merge_side(accepted, runs[accepted.label], reference=reference),
         memory=dict(hooks.memory(accepted, run_dir / "memory" / accepted.label, hooks.progress)),
     )
     cur = Results(
@@ -349,9 +352,20 @@ def _measure_both(
             env=hooks.env,
             stage="confirm",
         )
+        reference = reference_calibration([*rerun[accepted.label], *rerun[current.label]])
         again = compare(
-            replace(base, benchmarks=merge_side(accepted, rerun[accepted.label], only=names)),
-            replace(cur, benchmarks=merge_side(current, rerun[current.label], only=names)),
+            replace(
+                base,
+                benchmarks=merge_side(
+                    accepted, rerun[accepted.label], only=names, reference=reference
+                ),
+            ),
+            replace(
+                cur,
+                benchmarks=merge_side(
+                    current, rerun[current.label], only=names, reference=reference
+                ),
+            ),
             settings,
             accepted_found=True,
         )

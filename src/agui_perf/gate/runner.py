@@ -379,9 +379,17 @@ def run_interleaved(
 
 
 def merge_side(
-    side: Side, runs: Sequence[ProcessRun], *, only: Sequence[str] | None = None
+    side: Side,
+    runs: Sequence[ProcessRun],
+    *,
+    only: Sequence[str] | None = None,
+    reference: float | None = None,
 ) -> dict[str, BenchmarkResult]:
-    """One side's per-process runs as BenchmarkResults (`only`: keep just these names)."""
+    """One side's per-process runs as BenchmarkResults (`only`: keep just these names).
+
+    `reference`: the calibration both sides are normalized to (`gate.calibration`); by
+    default this side's own median.
+    """
     if only is not None:
         keep = set(only)
         runs = [
@@ -391,7 +399,7 @@ def merge_side(
     if all(not run.benchmarks for run in runs):
         return {}
     try:
-        return merge_processes(calibrate_runs(runs))
+        return merge_processes(calibrate_runs(runs, reference=reference))
     except GateError as err:
         raise GateError(f"{side.label} code ({side.revision}): {err}") from None
 
