@@ -91,10 +91,10 @@ from agui_perf.gate.worktree import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from agui_perf.gate.environment import Environment
-    from agui_perf.gate.results import BenchmarkResult, MemoryResult
+    from agui_perf.gate.results import BenchmarkResult, MemoryResult, ProcessRun
 
 __all__ = [
     "BASELINES_DIR",
@@ -152,6 +152,25 @@ class Hooks:
     progress: TextIO | None = field(default_factory=lambda: sys.stderr)
     env: Mapping[str, str] | None = None  # None: os.environ
     clock: Callable[[], float] = time.monotonic
+
+    def timing(
+        self,
+        sides: Sequence[Side],
+        options: RunOptions,
+        out_dir: Path,
+        stage: str = "timing",
+    ) -> dict[str, list[ProcessRun]]:
+        """`runner.run_interleaved` through these hooks."""
+        return run_interleaved(
+            sides,
+            options,
+            out_dir,
+            launcher=self.launcher,
+            progress=self.progress,
+            clock=self.clock,
+            env=self.env,
+            stage=stage,
+        )
 
 
 @dataclass(frozen=True)
@@ -277,15 +296,7 @@ def _measure_current_only(
     environment: Environment,
     hooks: Hooks,
 ) -> Results:
-    runs = run_interleaved(
-        [side],
-        run_options,
-        run_dir / "timing",
-        launcher=hooks.launcher,
-        progress=hooks.progress,
-        clock=hooks.clock,
-        env=hooks.env,
-    )
+    runs = hooks.timing([side], run_options, run_dir / "timing")
     benchmarks = merge_side(side, runs[side.label])
     _require_benchmarks(benchmarks, run_options.keyword)
     memory = hooks.memory(side, run_dir / "memory" / side.label, hooks.progress)
@@ -308,15 +319,7 @@ def _measure_both(
     hooks: Hooks,
 ) -> tuple[Results, Results, Comparison]:
     sides = [accepted, current]
-    runs = run_interleaved(
-        sides,
-        run_options,
-        run_dir / "timing",
-        launcher=hooks.launcher,
-        progress=hooks.progress,
-        clock=hooks.clock,
-        env=hooks.env,
-    )
+    runs = hooks.timing(sides, run_options, run_dir / "timing")
     # One calibration reference for both sides (gate.calibration says why).
     reference = reference_calibration([*runs[accepted.label], *runs[current.label]])
     current_benchmarks = merge_side(current, runs[current.label], reference=reference)
@@ -342,14 +345,10 @@ def _measure_both(
             f"{PROGRESS_PREFIX} {len(names)} flagged ({shown}): measuring again in fresh "
             "processes; a regression counts only if flagged again",
         )
-        rerun = run_interleaved(
+        rerun = hooks.timing(
             sides,
             replace(run_options, keyword=keyword_filter(names, run_options.keyword)),
             run_dir / "confirm",
-            launcher=hooks.launcher,
-            progress=hooks.progress,
-            clock=hooks.clock,
-            env=hooks.env,
             stage="confirm",
         )
         reference = reference_calibration([*rerun[accepted.label], *rerun[current.label]])
