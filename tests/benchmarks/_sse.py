@@ -27,6 +27,7 @@ from time import monotonic_ns
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
+import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "read_frames",
     "read_run",
     "timed_rounds",
+    "timed_runs",
 ]
 
 #: The extra_info keys `latency_summary` returns.
@@ -277,6 +279,31 @@ def timed_rounds(
     )
     # Under --benchmark-disable pedantic() calls the function once, without a warm-up.
     return results[:-rounds], results[-rounds:]
+
+
+def timed_runs(
+    benchmark: BenchmarkFixture,
+    host: str,
+    port: int,
+    request: bytes,
+    rounds: int,
+    *,
+    timeout: float,
+) -> list[Run]:
+    """Time `rounds` single-stream runs of `request` (after a warm-up) and read them back.
+
+    A failed run fails the benchmark, after the timing, naming the first reason: a run that
+    lost events would otherwise look fast.
+    """
+    with asyncio.Runner() as runner:
+        _, captures = timed_rounds(
+            benchmark, runner, lambda: post(host, port, request, timeout=timeout), rounds
+        )
+    runs = [read_run(capture) for capture in captures]
+    failed = [run.error for run in runs if run.error]
+    if failed:
+        pytest.fail(f"{len(failed)} of {len(runs)} runs failed; the first: {failed[0]}")
+    return runs
 
 
 def _head(head: bytes) -> tuple[int, bool]:

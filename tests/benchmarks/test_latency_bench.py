@@ -13,13 +13,12 @@ figures that matter are in `extra_info`.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from tests.benchmarks._sse import agent_request, latency_summary, post, read_run, timed_rounds
+from tests.benchmarks._sse import agent_request, latency_summary, timed_runs
 
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
@@ -47,15 +46,7 @@ def test_event_latency(benchmark: BenchmarkFixture, agui_server: Server, agui_sc
         workflow="paced",
         params={"text_chunks": chunks, "rate_per_s": RATE_PER_S, "stamp": "monotonic"},
     )
-    with asyncio.Runner() as runner:
-        _, captures = timed_rounds(
-            benchmark, runner, lambda: post(host, port, request, timeout=TIMEOUT_S), rounds
-        )
-
-    runs = [read_run(capture) for capture in captures]
-    failed = [run.error for run in runs if run.error]
-    if failed:
-        pytest.fail(f"{len(failed)} of {len(runs)} runs failed; the first: {failed[0]}")
+    runs = timed_runs(benchmark, host, port, request, rounds, timeout=TIMEOUT_S)
     latencies = [latency for run in runs for latency in run.latencies_ns()]
     events = sum(len(run.events) for run in runs)
     assert len(latencies) == events, f"{events - len(latencies)} events carry no monotonicNs"

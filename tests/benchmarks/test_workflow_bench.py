@@ -8,13 +8,10 @@ is what a code change can make slower. A round is one run.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from typing import TYPE_CHECKING, Final
 
-import pytest
-
-from tests.benchmarks._sse import agent_request, post, read_run, timed_rounds
+from tests.benchmarks._sse import agent_request, timed_runs
 
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
@@ -32,15 +29,7 @@ def test_workflow_duration(
     rounds = agui_scale.rounds(ROUNDS, ROUNDS_FLOOR)
     host, port = agui_server.host, agui_server.port
     request = agent_request(host, port, workflow="account_analysis", params={})
-    with asyncio.Runner() as runner:
-        _, captures = timed_rounds(
-            benchmark, runner, lambda: post(host, port, request, timeout=TIMEOUT_S), rounds
-        )
-
-    runs = [read_run(capture) for capture in captures]
-    failed = [run.error for run in runs if run.error]
-    if failed:
-        pytest.fail(f"{len(failed)} of {len(runs)} runs failed; the first: {failed[0]}")
+    runs = timed_runs(benchmark, host, port, request, rounds, timeout=TIMEOUT_S)
     durations = []
     for run in runs:
         finished = run.finished_ns
