@@ -8,7 +8,6 @@ from scipy.stats import mannwhitneyu
 
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.stats import (
-    bootstrap_ratio_interval,
     critical_count,
     detectable_change,
     holm,
@@ -181,24 +180,6 @@ def test_detectable_change_formula() -> None:
     assert fewer is not None
     assert fewer > at_3
     assert detectable_change(0.03, 3, 3, **kwargs) is None
-
-
-def test_bootstrap_is_deterministic_and_brackets_the_ratio() -> None:
-    rng = np.random.default_rng(7)
-    base = list(rng.normal(1.0, 0.03, 8))
-    cur = list(rng.normal(1.15, 0.03, 8))
-    first = bootstrap_ratio_interval(base, cur)
-    assert first == bootstrap_ratio_interval(base, cur)
-    low, high = first
-    assert low <= ratio_of_medians(base, cur) <= high
-    assert 1.0 < low < high < 1.35
-
-
-def test_bootstrap_interval_widens_with_noise() -> None:
-    rng = np.random.default_rng(3)
-    quiet = bootstrap_ratio_interval(list(rng.normal(1, 0.01, 8)), list(rng.normal(1, 0.01, 8)))
-    noisy = bootstrap_ratio_interval(list(rng.normal(1, 0.2, 8)), list(rng.normal(1, 0.2, 8)))
-    assert noisy[1] - noisy[0] > 5 * (quiet[1] - quiet[0])
 
 
 def test_non_positive_times_are_a_gate_error() -> None:

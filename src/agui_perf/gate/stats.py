@@ -45,14 +45,11 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
-    "BOOTSTRAP_RESAMPLES",
-    "BOOTSTRAP_SEED",
     "ESTIMATOR_NAME",
     "EXACT_LIMIT",
     "SPREAD_NAME",
     "TEST_NAME",
     "RankSummary",
-    "bootstrap_ratio_interval",
     "critical_count",
     "detectable_change",
     "holm",
@@ -67,8 +64,6 @@ __all__ = [
 ]
 
 TEST_NAME = "one-sided Mann-Whitney U"
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20240601
 ESTIMATOR_NAME = "Hodges-Lehmann"
 SPREAD_NAME = "Shamos"
 # The exact null distribution is cheap to enumerate at these sizes and, unlike the normal
@@ -312,28 +307,3 @@ def ratio_of_medians(baseline: Sequence[float], current: Sequence[float]) -> flo
     return float(
         np.median(np.asarray(current, dtype=float)) / np.median(np.asarray(baseline, dtype=float))
     )
-
-
-def bootstrap_ratio_interval(
-    baseline: Sequence[float],
-    current: Sequence[float],
-    *,
-    confidence: float = 0.95,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the ratio of medians, each side resampled on its own.
-
-    A new generator per call with a fixed seed: the interval depends only on the data, not on
-    how many benchmarks were analysed before this one.
-    """
-    _check(baseline, current)
-    rng = np.random.default_rng(seed)
-    base = np.asarray(baseline, dtype=float)
-    cur = np.asarray(current, dtype=float)
-    base_medians = np.median(base[rng.integers(0, base.size, size=(resamples, base.size))], axis=1)
-    cur_medians = np.median(cur[rng.integers(0, cur.size, size=(resamples, cur.size))], axis=1)
-    ratios = cur_medians / base_medians
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(ratios, [tail, 100.0 - tail])
-    return float(low), float(high)
