@@ -7,17 +7,20 @@ import pytest
 
 from agui_perf.gate.compare import (
     MAX_GROWN_SITES,
+    RULE_NAME,
     Comparison,
-    Confirmation,
     MemoryState,
     State,
     compare,
-    confirm,
-    flagged,
+    extend,
+    extension_processes,
+    needs_extension,
+    rule_text,
 )
 from agui_perf.gate.config import Settings
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import AllocationSite
+from agui_perf.gate.results import AllocationSite, Results
+from agui_perf.gate.stats import detectable_change
 from tests.gate.test_results import make_env, make_memory, make_results
 
 SETTINGS = Settings()
@@ -41,35 +44,68 @@ def test_fifteen_percent_slower_is_a_regression() -> None:
     rng = np.random.default_rng(1)
     result = one(noisy(rng, 1.0), noisy(rng, 1.15)).benchmark("b")
     assert result.state is State.REGRESSION
+    assert result.failing
     assert result.ratio == pytest.approx(1.15, abs=0.04)
     assert result.significant
     assert result.interval is not None
     assert result.ratio is not None
-    assert result.interval[0] < result.ratio < result.interval[1]
+    assert result.floor < result.interval[0] < result.ratio < result.interval[1]
+    assert result.level == pytest.approx(0.01)  # alpha / k with k = 1
     assert result.statistic == (
         "one-sided Mann-Whitney U (current slower), Holm-corrected over 1 benchmark, p = 7.8e-05"
     )
+    assert result.reason.startswith("slower by ~14.1 %: significant, its bound +11.4 % clears")
 
 
 def test_fifteen_percent_faster_is_an_improvement() -> None:
     rng = np.random.default_rng(2)
     result = one(noisy(rng, 1.15), noisy(rng, 1.0)).benchmark("b")
     assert result.state is State.IMPROVEMENT
+    assert not result.failing
     assert result.direction == "faster"
     assert "current faster" in result.statistic
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_same_distribution_is_unchanged(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    assert one(noisy(rng, 1.0), noisy(rng, 1.0)).benchmark("b").state is State.UNCHANGED
+def test_same_distribution_is_unchanged_or_at_most_a_warning() -> None:
+    states = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        row = one(noisy(rng, 1.0), noisy(rng, 1.0)).benchmark("b")
+        assert not row.failing
+        assert row.state is State.UNCHANGED or (
+            row.significant and row.state in (State.SLOWER, State.FASTER)
+        )
+        states.append(row.state)
+    # Alone in its family, each direction is significant in 1 % of runs: 2 of 40 tests here.
+    assert states.count(State.UNCHANGED) >= 18
 
 
-def test_small_significant_shift_is_unchanged() -> None:
+def test_small_significant_shift_is_slower_not_unchanged() -> None:
     rng = np.random.default_rng(4)
     result = one(noisy(rng, 1.0, cv=0.005), noisy(rng, 1.05, cv=0.005)).benchmark("b")
     assert result.significant
-    assert result.state is State.UNCHANGED
+    assert result.state is State.SLOWER
+    assert not result.failing
+    assert result.reason == (
+        "slower by ~5.2 %: significant, below what this run can call a regression "
+        "(the estimate is within +8.75 %)"
+    )
+
+
+def test_small_significant_speedup_is_faster() -> None:
+    rng = np.random.default_rng(4)
+    result = one(noisy(rng, 1.05, cv=0.005), noisy(rng, 1.0, cv=0.005)).benchmark("b")
+    assert result.state is State.FASTER
+    assert "below what this run can call an improvement" in result.reason
+
+
+def test_a_precise_ten_percent_slowdown_is_a_regression() -> None:
+    """The issue's case: +9.6 % measured, p = 0.001, was reported `unchanged`."""
+    base = [1.0 + 0.002 * i for i in range(8)]
+    cur = [t * 1.096 for t in base[::-1]]
+    result = one(base, cur).benchmark("b")
+    assert result.ratio == pytest.approx(1.096, abs=0.002)
+    assert result.state is State.REGRESSION
 
 
 def test_large_shift_in_huge_variance_is_inconclusive() -> None:
@@ -82,6 +118,17 @@ def test_large_shift_in_huge_variance_is_inconclusive() -> None:
     assert not result.significant
     assert result.state is State.INCONCLUSIVE
     assert result.statistic.endswith("not significant at alpha 0.01")
+    assert "beyond the minimum effect but not significant" in result.reason
+
+
+def test_significant_but_unsettled_large_shift_is_inconclusive() -> None:
+    rng = np.random.default_rng(1)
+    result = one(noisy(rng, 1.0, cv=0.08), noisy(rng, 1.13, cv=0.08)).benchmark("b")
+    assert result.significant
+    assert result.interval is not None
+    assert result.interval[0] < result.floor
+    assert result.state is State.INCONCLUSIVE
+    assert "a change of half the minimum effect cannot be ruled out" in result.reason
 
 
 def test_per_benchmark_min_effect_override() -> None:
@@ -89,8 +136,15 @@ def test_per_benchmark_min_effect_override() -> None:
     base, cur = noisy(rng, 1.0), noisy(rng, 1.15)
     assert one(base, cur).benchmark("b").state is State.REGRESSION
     relaxed = one(base, cur, min_effect_overrides={"b": 0.25}).benchmark("b")
-    assert relaxed.state is State.UNCHANGED
+    assert relaxed.state is State.SLOWER  # still significant, no longer large enough
     assert relaxed.min_effect == 0.25
+    assert relaxed.pivot == pytest.approx(1.21875)
+
+
+def test_min_effect_zero_makes_every_significant_slowdown_a_regression() -> None:
+    rng = np.random.default_rng(4)
+    result = one(noisy(rng, 1.0, cv=0.005), noisy(rng, 1.02, cv=0.005), min_effect=0.0)
+    assert result.benchmark("b").state is State.REGRESSION
 
 
 def test_new_and_removed() -> None:
@@ -107,6 +161,8 @@ def test_new_and_removed() -> None:
     ]
     assert result.family_size == 1
     assert result.benchmark("fresh").statistic == "no test: the benchmark is new"
+    assert result.benchmark("fresh").reason == "only in the current code: nothing to compare with"
+    assert result.benchmark("fresh").detectable is None
     assert result.benchmark("gone").current_median is None
 
 
@@ -127,14 +183,16 @@ def test_holm_correction_turns_a_lone_significance_into_inconclusive() -> None:
     row = crowd.benchmark("b")
     assert row.p_slower == alone.p_slower
     assert row.p_slower_adjusted == pytest.approx(15 * alone.p_slower)  # type: ignore[operator]
+    assert row.interval is None  # no bound at 0.01 / 15 with 5 processes a side
     assert row.state is State.INCONCLUSIVE
+    assert "not significant" in row.reason
     assert "Holm-corrected over 15 benchmarks" in row.statistic
     assert any("raise [tool.agui_perf].processes" in note for note in crowd.notes)
     assert not any("processes" in note for note in one(base * 2, slow * 2).notes)
 
 
 def test_false_alarm_rate_under_the_null() -> None:
-    """200 simulated runs of 15 unchanged benchmarks, 8 processes a side."""
+    """200 simulated first passes of 15 unchanged benchmarks, 8 processes a side."""
     rng = np.random.default_rng(20240601)
     runs_with_significance = runs_with_regression = 0
     for _ in range(200):
@@ -144,21 +202,45 @@ def test_false_alarm_rate_under_the_null() -> None:
         runs_with_significance += any(b.significant for b in result.benchmarks)
         runs_with_regression += any(b.state is State.REGRESSION for b in result.benchmarks)
     # Holm keeps the family-wise rate of "any significant" at alpha = 0.01 (expect ~2 of 200);
-    # the effect threshold on top makes a false regression rarer still.
+    # the bound and the pivot on top make a false regression rarer still.
     assert runs_with_significance <= 5
     assert runs_with_regression == 0
 
 
-def test_power_for_a_fifteen_percent_shift_among_fifteen() -> None:
+def test_the_first_pass_sends_a_fifteen_percent_shift_to_the_extension() -> None:
     rng = np.random.default_rng(11)
-    detected = 0
+    sent = 0
     for _ in range(50):
         base = {f"b{i}": noisy(rng, 1.0) for i in range(15)}
         cur = {f"b{i}": noisy(rng, 1.0) for i in range(15)}
         cur["b0"] = noisy(rng, 1.15)
         result = compare(make_results(base), make_results(cur), SETTINGS, accepted_found=True)
-        detected += result.benchmark("b0").state is State.REGRESSION
-    assert detected >= 45
+        sent += "b0" in needs_extension(result)
+    assert sent == 50
+
+
+def test_every_compared_row_says_what_it_could_detect() -> None:
+    rng = np.random.default_rng(3)
+    quiet = one(noisy(rng, 1.0, cv=0.01), noisy(rng, 1.0, cv=0.01)).benchmark("b")
+    loud = one(noisy(rng, 1.0, cv=0.06), noisy(rng, 1.0, cv=0.06)).benchmark("b")
+    assert quiet.spread is not None
+    assert loud.spread is not None
+    assert quiet.detectable is not None
+    assert loud.detectable is not None
+    assert quiet.detectable < loud.detectable
+    # Computed for the whole procedure: 8 first-pass processes plus the extension's 16.
+    total = SETTINGS.processes + extension_processes(SETTINGS)
+    assert quiet.detectable == pytest.approx(
+        detectable_change(
+            quiet.spread,
+            total,
+            total,
+            floor=quiet.floor,
+            pivot=quiet.pivot,
+            level=0.01,
+            power=0.95,
+        )
+    )
 
 
 def test_stored_numbers_make_timing_advisory() -> None:
@@ -172,84 +254,117 @@ def test_stored_numbers_make_timing_advisory() -> None:
     row = result.benchmark("b")
     assert row.state is State.REGRESSION
     assert row.advisory
+    assert not row.failing
     assert result.timing_regressions == ()
     assert not result.failed
-    assert flagged(result) == []
+    assert needs_extension(result) == []
     assert any("advisory only" in note for note in result.notes)
 
 
-# --- confirmation ------------------------------------------------------------------------------
+def test_rule_text_names_the_rule_and_its_numbers() -> None:
+    text = rule_text(0.01, 14, 0.10, 8)
+    assert text.startswith(f"The {RULE_NAME}: a regression needs the one-sided Mann-Whitney U")
+    assert "Holm over 14 benchmarks" in text
+    assert "one-sided at 0.00071" in text
+    assert "above +5 %" in text
+    assert "above +8.75 %" in text
+    assert "extended once by 16 more fresh processes a side and decided on all 24" in text
 
 
-def _two(base_b: list[float], cur_b: list[float]) -> Comparison:
-    return compare(
-        make_results({"a": [1.0, 1.01, 0.99] * 3, "b": base_b}),
-        make_results({"a": [1.0, 1.01, 0.99] * 3, "b": cur_b}),
-        SETTINGS,
-        accepted_found=True,
+# --- the extension -----------------------------------------------------------------------------
+
+
+def _pair(
+    rng: np.random.Generator, current: float, n: int = 8, cv: float = 0.03
+) -> tuple[Results, Results]:
+    """A family of six: `b` at `current` times the baseline, five unchanged."""
+    names = ["a", "b", "c", "d", "e", "f"]
+    base = {name: noisy(rng, 1.0, n, cv) for name in names}
+    cur = {name: noisy(rng, current if name == "b" else 1.0, n, cv) for name in names}
+    return make_results(base), make_results(cur)
+
+
+def _pooled(
+    first: tuple[Results, Results], more: tuple[Results, Results]
+) -> tuple[Results, Results]:
+    out = []
+    for head, tail in zip(first, more, strict=True):
+        benchmarks = dict(head.benchmarks)
+        for name, bench in tail.benchmarks.items():
+            benchmarks[name] = dataclasses.replace(
+                benchmarks[name], samples=benchmarks[name].samples + bench.samples
+            )
+        out.append(dataclasses.replace(head, benchmarks=benchmarks))
+    return out[0], out[1]
+
+
+def _only(results: tuple[Results, Results], names: list[str]) -> tuple[Results, Results]:
+    base, cur = (
+        dataclasses.replace(r, benchmarks={n: r.benchmarks[n] for n in names}) for r in results
     )
+    return base, cur
 
 
-def test_flagged_lists_failing_regressions() -> None:
+def test_needs_extension_takes_every_would_be_regression_and_the_ambiguous() -> None:
     rng = np.random.default_rng(1)
-    first = _two(noisy(rng, 1.0), noisy(rng, 1.2))
-    assert flagged(first) == ["b"]
-    assert first.failed
+    clear = compare(*_pair(rng, 1.3), SETTINGS, accepted_found=True)
+    assert clear.benchmark("b").state is State.REGRESSION
+    assert needs_extension(clear) == ["b"]  # no regression is decided on one pass
+    near = compare(*_pair(rng, 1.09), SETTINGS, accepted_found=True)
+    assert near.benchmark("b").state is not State.REGRESSION
+    assert needs_extension(near) == ["b"]
+    calm = compare(*_pair(rng, 1.0), SETTINGS, accepted_found=True)
+    assert needs_extension(calm) == []
+    # A precise small change whose upper bound stays below the pivot is settled: slower.
+    tight = compare(*_pair(rng, 1.06, cv=0.003), SETTINGS, accepted_found=True)
+    assert tight.benchmark("b").state is State.SLOWER
+    assert needs_extension(tight) == []
 
 
-def test_confirmed_regression_stays() -> None:
-    rng = np.random.default_rng(1)
-    first = _two(noisy(rng, 1.0), noisy(rng, 1.2))
-    rerun = one(noisy(rng, 1.0), noisy(rng, 1.2))
-    merged = confirm(first, rerun)
-    row = merged.benchmark("b")
-    assert row.state is State.REGRESSION
-    assert row.confirmation is Confirmation.CONFIRMED
-    assert row.rerun == rerun.benchmark("b")
-    assert merged.failed
-    assert flagged(merged) == []
-    assert merged.benchmark("a") == first.benchmark("a")
-
-
-def test_confirmed_regression_reports_the_smaller_effect() -> None:
+def test_extend_decides_once_on_the_pooled_samples() -> None:
     rng = np.random.default_rng(2)
-    # The first pass met a host slow phase on the current side (+80 %); the re-run, +20 %.
-    first = _two(noisy(rng, 1.0), noisy(rng, 1.8))
-    rerun = one(noisy(rng, 1.0), noisy(rng, 1.2))
-    row = confirm(first, rerun).benchmark("b")
+    first_pair = _pair(rng, 1.11)
+    first = compare(*first_pair, SETTINGS, accepted_found=True)
+    names = needs_extension(first)
+    assert names == ["b"]
+    more = _only(_pair(rng, 1.11, n=extension_processes(SETTINGS)), names)
+    final = extend(first, *_pooled(first_pair, more), SETTINGS)
+    row = final.benchmark("b")
+    assert row.extended
+    assert row.first_pass == first.benchmark("b")
+    assert len(row.current_samples) == 24
     assert row.state is State.REGRESSION
-    assert row.confirmation is Confirmation.CONFIRMED
-    assert row.ratio == rerun.benchmark("b").ratio
-    assert row.ratio is not None
-    assert row.ratio < 1.3
-    assert row.rerun == rerun.benchmark("b")
-    # And the other way round the first pass is kept.
-    kept = confirm(_two(noisy(rng, 1.0), noisy(rng, 1.2)), one(noisy(rng, 1.0), noisy(rng, 1.8)))
-    kept_ratio = kept.benchmark("b").ratio
-    assert kept_ratio is not None
-    assert kept_ratio < 1.3
-
-
-def test_unconfirmed_regression_takes_the_rerun_state() -> None:
-    rng = np.random.default_rng(1)
-    first = _two(noisy(rng, 1.0), noisy(rng, 1.2))
-    rerun = one(noisy(rng, 1.0), noisy(rng, 1.0))
-    merged = confirm(first, rerun)
-    row = merged.benchmark("b")
-    assert row.state is State.UNCHANGED
-    assert row.confirmation is Confirmation.NOT_CONFIRMED
-    assert row.ratio == first.benchmark("b").ratio
-    assert not merged.failed
-
-
-def test_confirmation_missing_a_flagged_benchmark() -> None:
-    rng = np.random.default_rng(1)
-    first = _two(noisy(rng, 1.0), noisy(rng, 1.2))
-    rerun = compare(
-        make_results({"a": [1.0]}), make_results({"a": [1.0]}), SETTINGS, accepted_found=True
+    assert final.failed
+    assert needs_extension(final) == []  # at most one extension
+    assert not final.benchmark("a").extended
+    # The detectable change of a pooled row counts no further extension.
+    assert row.spread is not None
+    assert row.detectable == pytest.approx(
+        detectable_change(
+            row.spread, 24, 24, floor=row.floor, pivot=row.pivot, level=0.01 / 6, power=0.95
+        )
     )
-    with pytest.raises(GateError, match="no result for flagged benchmark 'b'"):
-        confirm(first, rerun)
+
+
+def test_extend_clears_a_first_pass_that_the_pooled_samples_do_not_support() -> None:
+    rng = np.random.default_rng(3)
+    first_pair = _pair(rng, 1.3)
+    first = compare(*first_pair, SETTINGS, accepted_found=True)
+    assert first.benchmark("b").state is State.REGRESSION
+    more = _only(_pair(rng, 1.0, n=16), ["b"])
+    final = extend(first, *_pooled(first_pair, more), SETTINGS)
+    row = final.benchmark("b")
+    assert row.extended
+    assert row.state is not State.REGRESSION
+    assert not final.failed
+
+
+def test_extend_without_the_extension_samples_is_an_error() -> None:
+    rng = np.random.default_rng(1)
+    first_pair = _pair(rng, 1.3)
+    first = compare(*first_pair, SETTINGS, accepted_found=True)
+    with pytest.raises(GateError, match="the extension run has no result for benchmark 'b'"):
+        extend(first, *first_pair, SETTINGS)
 
 
 # --- memory ------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agui_perf.gate.baseline import read_baseline, write_baseline
-from agui_perf.gate.compare import Confirmation, MemoryState, State
+from agui_perf.gate.compare import MemoryState, State, compare
+from agui_perf.gate.config import Settings
 from agui_perf.gate.environment import current_environment, environment_key
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.pipeline import (
@@ -30,7 +31,7 @@ from agui_perf.gate.pipeline import (
     perf,
     update_baseline,
 )
-from agui_perf.gate.verdict import Overall
+from agui_perf.gate.verdict import AcceptedState, Overall, decide
 from tests.gate.test_results import make_memory, make_results, pb_doc, pb_entry
 from tests.gate.test_worktree import commit_all, git, init_repo
 
@@ -191,18 +192,23 @@ class Fake:
 
 
 def steady(
-    accepted: float, current: float, *, confirm_current: float | None = None
+    accepted: float, current: float, *, extend_current: float | None = None
 ) -> Callable[[Job], dict[str, float]]:
-    """test_sum at the given medians per side (a hair of spread, no ties); test_join equal."""
+    """test_sum at the given medians per side (a hair of spread, no ties); test_join equal.
+
+    `extend_current`: what the current side measures in the extension's processes instead.
+    """
 
     def timing(job: Job) -> dict[str, float]:
-        confirming = job.log_path.parent.parent.name == "confirm"
+        extending = job.log_path.parent.parent.name == "extend"
         level = accepted if job.side.label == "accepted" else current
-        if confirming and confirm_current is not None and job.side.label == "current":
-            level = confirm_current
+        if extending and extend_current is not None and job.side.label == "current":
+            level = extend_current
+        # Extension rounds sit between the first pass's (no ties when pooled).
         spread = 1 + job.round / 1000 + (0.0003 if job.side.label == "current" else 0)
+        spread += 0.00005 if extending else 0
         medians = {"test_sum": level * spread}
-        if not confirming:
+        if not extending:
             medians["test_join"] = 2e-3 * spread
         return medians
 
@@ -250,7 +256,11 @@ def test_accepted_commit_is_measured_beside_the_current_code(tmp_path: Path) -> 
     assert stored["benchmarks"]["test_sum"]["extra_info"] == {"side": "accepted"}
 
 
-def test_a_flagged_regression_is_measured_again_and_confirmed(tmp_path: Path) -> None:
+def extension_jobs(fake: Fake) -> list[Job]:
+    return [job for job in fake.jobs if job.log_path.parent.parent.name == "extend"]
+
+
+def test_a_regression_is_extended_and_decided_on_the_pooled_processes(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path)
     fake = Fake(steady(1e-3, 1.3e-3))
     verdict = perf(options(root), fake.hooks())
@@ -259,29 +269,53 @@ def test_a_flagged_regression_is_measured_again_and_confirmed(tmp_path: Path) ->
     assert verdict.exit_code() == 1
     bench = next(b for b in verdict.benchmarks if b.name == "test_sum")
     assert bench.state is State.REGRESSION
-    assert bench.confirmation is Confirmation.CONFIRMED
-    assert bench.rerun is not None
-    assert bench.rerun.state is State.REGRESSION
-    confirm_jobs = [job for job in fake.jobs if job.log_path.parent.parent.name == "confirm"]
-    assert len(confirm_jobs) == 16
-    assert [job.side.label for job in confirm_jobs[:4]] == ["accepted", "current"] * 2
-    assert all(job.command[-2:] == ("-k", "test_sum") for job in confirm_jobs)
-    assert "1 flagged (test_sum): measuring again" in fake.progress.getvalue()
-    assert "[perf] confirm round 8/8 · current" in fake.progress.getvalue()
+    assert bench.extended
+    assert bench.first_pass is not None
+    assert bench.first_pass.state is State.REGRESSION
+    assert len(bench.first_pass.current_samples) == 8
+    assert len(bench.baseline_samples) == len(bench.current_samples) == 24
+    assert not next(b for b in verdict.benchmarks if b.name == "test_join").extended
+    jobs = extension_jobs(fake)
+    assert len(jobs) == 32  # 16 more a side, once
+    assert [job.side.label for job in jobs[:4]] == ["accepted", "current"] * 2
+    assert all(job.command[-2:] == ("-k", "test_sum") for job in jobs)
+    progress = fake.progress.getvalue()
+    assert (
+        "1 not settled by the first pass (test_sum): 16 more fresh processes a side, pooled "
+        "with the first 8 and decided once"
+    ) in progress
+    assert "[perf] extend round 16/16 · current" in progress
+    # The pooled samples are what the results files hold.
+    stored = json.loads((root / ".perf" / "report" / "results-current.json").read_text())
+    assert len(stored["benchmarks"]["test_sum"]["samples"]) == 24
+    assert len(stored["benchmarks"]["test_join"]["samples"]) == 8
 
 
-def test_a_flagged_benchmark_that_is_not_flagged_again_passes(tmp_path: Path) -> None:
+def test_an_extended_benchmark_that_the_pooled_processes_clear_passes(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path)
-    fake = Fake(steady(1e-3, 1.3e-3, confirm_current=1e-3))
+    fake = Fake(steady(1e-3, 1.3e-3, extend_current=1e-3))
     verdict = perf(options(root, keyword="sum or join"), fake.hooks())
 
     assert verdict.overall is Overall.PASS
     bench = next(b for b in verdict.benchmarks if b.name == "test_sum")
-    assert bench.confirmation is Confirmation.NOT_CONFIRMED
-    assert bench.state is State.UNCHANGED
-    confirm_jobs = [job for job in fake.jobs if job.log_path.parent.parent.name == "confirm"]
-    # The user's -k still applies to the confirmation run.
-    assert confirm_jobs[0].command[-2:] == ("-k", "(sum or join) and (test_sum)")
+    assert bench.extended
+    assert bench.first_pass is not None
+    assert bench.first_pass.state is State.REGRESSION
+    assert bench.state is not State.REGRESSION
+    assert bench.ratio is not None
+    assert bench.ratio < 1.05
+    # The user's -k still applies to the extension.
+    assert extension_jobs(fake)[0].command[-2:] == ("-k", "(sum or join) and (test_sum)")
+
+
+def test_an_unchanged_run_is_not_extended(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(root), fake.hooks())
+    assert verdict.overall is Overall.PASS
+    assert extension_jobs(fake) == []
+    assert not any(b.extended for b in verdict.benchmarks)
+    assert all(b.detectable is not None for b in verdict.benchmarks)
 
 
 def test_ref_replaces_the_baseline_commit(tmp_path: Path) -> None:
@@ -323,7 +357,7 @@ def test_not_a_git_repository_compares_with_stored_numbers_advisory(tmp_path: Pa
     bench = next(b for b in verdict.benchmarks if b.name == "test_sum")
     assert bench.state is State.REGRESSION
     assert bench.advisory
-    assert bench.confirmation is None  # advisory states are never re-measured
+    assert not bench.extended  # advisory states are never extended
     assert verdict.overall is Overall.PASS  # timing alone never fails in this mode
     assert "timing is advisory" in verdict.headline
     assert {job.side.label for job in fake.jobs} == {"current"}
@@ -460,8 +494,8 @@ def test_github_actions_summary_outputs_annotations_and_pr_number(
     assert (root / ".perf" / "report" / "pr-number").read_text() == "42\n"
     annotations = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
     assert len(annotations) == 1
-    assert annotations[0].startswith("::error title=Timing regression%3A test_sum::+30.")
-    assert "confirmed by a re-run" in annotations[0]
+    assert annotations[0].startswith("::error title=Timing regression%3A test_sum::slower by ~30.")
+    assert "decided on 8 + 16 processes pooled" in annotations[0]
 
 
 def test_annotations_name_every_failing_finding(tmp_path: Path) -> None:
@@ -478,6 +512,38 @@ def test_annotations_name_every_failing_finding(tmp_path: Path) -> None:
     assert items[0].message == "peak +200.0 %, allocations +0.0 % (tolerance 2 %)"
     assert items[1].message == "toy_alloc: 3 MB against a max of 1 MB"
     assert all(item.level == "error" for item in github_annotations(verdict))
+
+
+def test_slower_faster_and_inconclusive_slowdowns_are_warnings_after_the_errors() -> None:
+    def spread(centre: float, step: float = 0.004) -> list[float]:
+        return [centre * (1 + step * (i - 4)) for i in range(8)]
+
+    wide = [1.0, 3.0, 0.5, 2.0, 0.8, 2.5, 0.6, 1.5]
+    base = make_results(
+        {"fail": spread(1.0), "slow": spread(1.0), "fast": spread(1.0), "wide": wide}
+    )
+    current = make_results(
+        {
+            "fail": spread(1.3),
+            "slow": spread(1.04),
+            "fast": spread(0.96),
+            "wide": [1.3 * x for x in wide[::-1]],
+        }
+    )
+    settings = Settings()
+    comparison = compare(base, current, settings, accepted_found=True)
+    accepted = AcceptedState(found=True, baseline_path=BASELINE)
+    items = github_annotations(decide(comparison, (), accepted, settings))
+    assert [(item.level, item.title) for item in items] == [
+        ("error", "Timing regression: fail"),
+        ("warning", "Timing faster: fast"),
+        ("warning", "Timing slower: slow"),
+        ("warning", "Timing inconclusive: wide"),
+    ]
+    assert items[2].message.startswith(
+        "slower by ~4.0 %: significant, below what this run can call a regression"
+    )
+    assert "Holm-corrected over 4 benchmarks" in items[2].message
 
 
 def test_outside_github_actions_nothing_is_published(

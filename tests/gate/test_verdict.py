@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
@@ -127,15 +128,58 @@ def test_to_json_is_complete_and_plain() -> None:
     assert obj["accepted"]["subject"] == "perf: accept faster encoder"
     assert obj["settings"]["budgets"] == {"error_rate_max": 0.05, "latency_p95_ms": 300.0}
     assert obj["family_size"] == 2
+    assert obj["rule"]["name"] == "sequential rank-interval rule"
+    assert obj["rule"]["bound_level"] == 0.005  # alpha / 2 benchmarks
+    assert (obj["rule"]["floor_fraction"], obj["rule"]["pivot_fraction"]) == (0.5, 0.875)
+    assert obj["rule"]["power"] == 0.95
+    assert (obj["rule"]["first_pass_processes"], obj["rule"]["extension_processes"]) == (8, 16)
+    assert obj["rule"]["text"].startswith("The sequential rank-interval rule: a regression")
     row = obj["benchmarks"][0]
     assert row["name"] == "a"
     assert row["state"] == "regression"
+    assert row["failing"] is True
     assert row["significant"] is True
     assert row["statistic"].startswith("one-sided Mann-Whitney U (current slower), Holm")
+    assert row["reason"].startswith("slower by ~")
     assert len(row["current_samples"]) == 8
+    assert row["interval"][0] > row["floor"] == 1.05
+    assert row["pivot"] == 1.0875
+    assert row["bound_level"] == 0.005
+    assert 0.0 < row["spread"] < 0.05
+    assert 0.08 < row["detectable"] < 0.15
+    assert row["extended"] is False
+    assert row["first_pass"] is None
     assert obj["memory"][0]["scenario"] == "m"
     assert obj["memory"][0]["state"] == "unchanged"
     assert obj["budgets"][0]["status"] in {"pass", "not measured"}
+
+
+def test_slower_and_faster_pass_and_are_counted() -> None:
+    base = make_results({"a": _samples(1.0, 1), "b": _samples(1.0, 2), "c": _samples(1.0, 5)})
+    cur = make_results({"a": _samples(1.06, 3), "b": _samples(0.94, 4), "c": _samples(1.0, 6)})
+    verdict = _verdict(compare(base, cur, SETTINGS, accepted_found=True))
+    assert verdict.exit_code() == 0
+    assert verdict.headline == "PASS: no failing regression — 1 slower, 1 faster, 1 unchanged"
+    states = {row["name"]: row["state"] for row in verdict.to_json()["benchmarks"]}  # type: ignore[attr-defined]
+    assert states == {"a": "slower", "b": "faster", "c": "unchanged"}
+
+
+def test_an_extended_row_carries_its_first_pass() -> None:
+    first = _compare(1.3)
+    row = first.benchmark("a")
+    pooled = replace(
+        row,
+        baseline_samples=row.baseline_samples * 3,
+        current_samples=row.current_samples * 3,
+        first_pass=row,
+    )
+    comparison = replace(first, benchmarks=(pooled, *first.benchmarks[1:]))
+    obj = json.loads(json.dumps(_verdict(comparison).to_json(), allow_nan=False))
+    out = obj["benchmarks"][0]
+    assert out["extended"] is True
+    assert len(out["current_samples"]) == 24
+    assert len(out["first_pass"]["current_samples"]) == 8
+    assert out["first_pass"]["first_pass"] is None
 
 
 def test_exit_codes_come_from_the_overall_state() -> None:

@@ -1,21 +1,41 @@
 """Per-benchmark and per-scenario decisions: the heart of the gate (DESIGN "How the gate decides").
 
-Timing: a benchmark is a `regression` only when BOTH hold:
-  - the one-sided Mann-Whitney U test "current slower" is significant at alpha after Holm's
-    correction over the benchmarks measured on both sides, and
-  - the ratio of medians (current / baseline) exceeds 1 + min_effect.
-`improvement` is the mirror image (ratio below 1 / (1 + min_effect), "current faster"
-significant). Significant but small is `unchanged`; large but not significant is
-`inconclusive`. Each direction is its own Holm family (only "slower" can fail the run).
-asv uses the same two-part rule (factor and Mann-Whitney) for the same reason:
-either alone raises false alarms.
+Timing is decided by the *sequential rank-interval rule* (`RULE_NAME`). Per benchmark, on the
+per-process medians (m = min_effect, k = benchmarks measured on both sides):
+
+  - the estimate is the Hodges-Lehmann ratio current / baseline, and its bounds are the
+    distribution-free Mann-Whitney bounds, each one-sided at level alpha / k (Bonferroni: the k
+    lower bounds hold together with probability at least 1 - alpha);
+  - `regression` (the only state that fails a run): the one-sided Mann-Whitney U test "current
+    slower" is significant at alpha after Holm's correction over the k benchmarks, AND the
+    lower bound is above 1 + m/2 (FLOOR_FRACTION), AND the estimate is above 1 + 7m/8
+    (PIVOT_FRACTION). The bound keeps a true change of m/2 or less from failing (probability
+    at most alpha / k per benchmark, alpha for the whole run, whatever the spread); the pivot
+    keeps a precisely measured small change (say +6 % at 1 % spread) from failing; 7/8 rather
+    than 1 leaves a true change of 1.25 m well clear of it;
+  - `improvement` is the mirror image (never fails a run);
+  - `slower` / `faster`: significant after Holm, but not a regression / improvement and the
+    estimate within the minimum effect: a real change this run saw, too small to fail it;
+  - `inconclusive`: the estimate is beyond the minimum effect but the rule could not settle it,
+    either because the test is not significant or because the lower bound does not clear
+    1 + m/2 (too few processes for the spread; the report says which);
+  - `unchanged`: neither significant nor beyond the minimum effect.
+
+Sequential, one extension: a first pass that could still turn out a regression (estimate
+above 1 + m/2 and upper bound reaching 1 + 7m/8 -- every would-be regression included) is not
+decided on its own; `needs_extension` names it, the pipeline measures EXTENSION_FACTOR times as
+many fresh processes again, and `extend` decides once on the first pass and the extension
+pooled. Failing therefore always needs the pooled bound above 1 + m/2, so the false-failure
+bound above holds for the whole procedure, and no second pass is required to agree with the
+first (requiring two passes to agree squared the miss rate). tests/gate/test_decision_power.py
+measures the rates on simulated runs.
+
+Every compared row also carries the smallest slowdown this run would have failed with 95 %
+probability (`detectable`, from the row's own spread and the processes of the whole procedure).
 
 When the accepted commit could not be found, the baseline side is the stored numbers, measured
 at another time and maybe on another machine; the states are still computed and reported, but
-marked advisory and never fail the run.
-
-A flagged regression is re-measured once (`flagged`, `confirm`) and fails only if flagged
-again: the false-alarm rate of a confirmed regression is about the square of one run's.
+marked advisory, never extended and never fail the run.
 
 Memory is deterministic (memray with Python allocator tracing), so one run per side is compared
 exactly, with a small tolerance.
@@ -24,7 +44,6 @@ exactly, with a small tolerance.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -32,54 +51,97 @@ from typing import TYPE_CHECKING
 from agui_perf.gate.environment import environment_differences
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.stats import (
+    ESTIMATOR_NAME,
     TEST_NAME,
-    bootstrap_ratio_interval,
+    detectable_change,
     holm,
     min_attainable_p,
-    p_faster,
-    p_slower,
-    ratio_of_medians,
+    rank_summary,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from agui_perf.gate.config import Settings
     from agui_perf.gate.results import MemoryResult, Results
+    from agui_perf.gate.stats import RankSummary
 
 __all__ = [
+    "EXTENSION_FACTOR",
+    "FLOOR_FRACTION",
     "MAX_GROWN_SITES",
+    "PIVOT_FRACTION",
+    "POWER",
+    "RULE_NAME",
     "BenchmarkComparison",
     "Comparison",
-    "Confirmation",
     "MemoryComparison",
     "MemoryState",
     "SiteChange",
     "State",
+    "bound_level",
     "compare",
     "compare_memory",
-    "confirm",
-    "flagged",
+    "extend",
+    "extension_processes",
     "format_p",
+    "needs_extension",
+    "rule_text",
 ]
 
 MAX_GROWN_SITES = 5
+RULE_NAME = "sequential rank-interval rule"
+# A regression needs the lower bound above 1 + FLOOR_FRACTION * m and the estimate above
+# 1 + PIVOT_FRACTION * m (m = min_effect); compare's docstring says why these two.
+FLOOR_FRACTION = 0.5
+PIVOT_FRACTION = 0.875
+# The power the `detectable` change of every row is computed for.
+POWER = 0.95
+# The one extension measures this many times the first pass's processes again, a side: with
+# 8 + 16 pooled, two or three slow-phase processes on the accepted side still leave the lower
+# bound (an order statistic of the 576 pairwise ratios) clear of them; with 8 + 8 they did not
+# (simulated as in tests/gate/test_decision_power.py, 1.25 m at 3 % spread: 99 % of runs
+# failed with 8 + 16, 93 % with 8 + 8).
+EXTENSION_FACTOR = 2
 
 
 class State(enum.StrEnum):
-    REGRESSION = "regression"
+    """The timing states; the single source of these names for every compared figure."""
+
+    REGRESSION = "regression"  # fails the run (unless advisory)
     IMPROVEMENT = "improvement"
+    SLOWER = "slower"  # significant, below what the run can call a regression
+    FASTER = "faster"  # significant, below what the run can call an improvement
     UNCHANGED = "unchanged"
-    INCONCLUSIVE = "inconclusive"
+    INCONCLUSIVE = "inconclusive"  # beyond the minimum effect, but not settled
     NEW = "new"
     REMOVED = "removed"
 
 
-class Confirmation(enum.StrEnum):
-    CONFIRMED = "confirmed"
-    NOT_CONFIRMED = "not confirmed"
-
-
 def format_p(p: float) -> str:
     return f"{p:.2g}"
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1.0) * 100:+.1f} %"
+
+
+def _effect_pct(fraction: float) -> str:
+    return f"{fraction * 100:.3g} %"
+
+
+def _threshold_pct(ratio: float) -> str:
+    return f"{(ratio - 1.0) * 100:+.3g} %"
+
+
+def bound_level(alpha: float, family_size: int) -> float:
+    """The one-sided level of each bound: alpha / k, so the k lower bounds hold together."""
+    return alpha / max(1, family_size)
+
+
+def extension_processes(settings: Settings) -> int:
+    """Fresh processes a side the one extension adds to a first pass of `settings.processes`."""
+    return settings.processes * EXTENSION_FACTOR
 
 
 @dataclass(frozen=True)
@@ -92,14 +154,16 @@ class BenchmarkComparison:
     alpha: float
     family_size: int  # benchmarks in the Holm family (measured on both sides)
     advisory: bool  # True: against stored numbers; reported, never fails the run
-    ratio: float | None = None  # median(current) / median(baseline)
-    interval: tuple[float, float] | None = None  # bootstrap 95 % interval of the ratio
+    ratio: float | None = None  # Hodges-Lehmann estimate of current / baseline
+    interval: tuple[float, float] | None = None  # (lower, upper) bound, each one-sided at level
+    level: float | None = None  # one-sided level of each bound, alpha / family_size
     p_slower: float | None = None  # raw one-sided p, "current slower"
     p_faster: float | None = None  # raw one-sided p, "current faster"
     p_slower_adjusted: float | None = None  # Holm-adjusted
     p_faster_adjusted: float | None = None
-    confirmation: Confirmation | None = None  # set by `confirm` on re-measured benchmarks
-    rerun: BenchmarkComparison | None = None  # the re-measurement's own comparison
+    spread: float | None = None  # robust SD of the log per-process medians (about the CV)
+    detectable: float | None = None  # smallest slowdown (ratio - 1) failing with POWER
+    first_pass: BenchmarkComparison | None = None  # set when decided on pooled samples
 
     @property
     def baseline_median(self) -> float | None:
@@ -110,8 +174,28 @@ class BenchmarkComparison:
         return _median(self.current_samples)
 
     @property
+    def extended(self) -> bool:
+        """True when the state was decided on the first pass and the extension pooled."""
+        return self.first_pass is not None
+
+    @property
+    def floor(self) -> float:
+        """The ratio the lower bound must clear for a regression: 1 + m/2."""
+        return 1.0 + FLOOR_FRACTION * self.min_effect
+
+    @property
+    def pivot(self) -> float:
+        """The ratio the estimate must clear for a regression: 1 + 7m/8."""
+        return 1.0 + PIVOT_FRACTION * self.min_effect
+
+    @property
+    def failing(self) -> bool:
+        """This row fails the run: a regression measured here (not against stored numbers)."""
+        return self.state is State.REGRESSION and not self.advisory
+
+    @property
     def direction(self) -> str | None:
-        """The direction tested and reported: the one the medians moved in."""
+        """The direction tested and reported: the one the estimate moved in."""
         if self.ratio is None:
             return None
         return "slower" if self.ratio >= 1.0 else "faster"
@@ -139,6 +223,53 @@ class BenchmarkComparison:
             f"{plural}, p = {format_p(self.p_adjusted)}"
         )
         return text if self.significant else f"{text}, not significant at alpha {self.alpha:g}"
+
+    @property
+    def reason(self) -> str:
+        """Why the row has its state, in one sentence (the report shows it for notable rows)."""
+        if self.ratio is None:
+            return (
+                "only in the current code: nothing to compare with"
+                if self.state is State.NEW
+                else "only in the accepted code: nothing to compare with"
+            )
+        return _reason(self)
+
+
+def _reason(row: BenchmarkComparison) -> str:
+    assert row.ratio is not None
+    slower = row.ratio >= 1.0
+    low, high = row.interval or (None, None)
+    # Mirrored for a speed-up: the bound on the side of no change, the floor and pivot inverted.
+    near = low if slower else high
+    floor, pivot = (row.floor, row.pivot) if slower else (1 / row.floor, 1 / row.pivot)
+    near_text = "none at these processes" if near is None else _pct(near)
+    change = f"{'slower' if slower else 'faster'} by ~{abs(row.ratio - 1.0) * 100:.1f} %"
+    if row.state in (State.REGRESSION, State.IMPROVEMENT):
+        return (
+            f"{change}: significant, its bound {near_text} clears {_threshold_pct(floor)} and "
+            f"the estimate clears {_threshold_pct(pivot)}"
+        )
+    if row.state in (State.SLOWER, State.FASTER):
+        word = "a regression" if slower else "an improvement"
+        why = (
+            f"the estimate is within {_threshold_pct(pivot)}"
+            if (row.ratio <= pivot if slower else row.ratio >= pivot)
+            else f"its bound {near_text} does not clear {_threshold_pct(floor)}"
+        )
+        return f"{change}: significant, below what this run can call {word} ({why})"
+    if row.state is State.INCONCLUSIVE:
+        if not row.significant:
+            return (
+                f"{change}, beyond the minimum effect but not significant: too noisy at this "
+                "spread and number of processes to call"
+            )
+        return (
+            f"{change}, significant, but its bound {near_text} does not clear "
+            f"{_threshold_pct(floor)}: "
+            "a change of half the minimum effect cannot be ruled out"
+        )
+    return f"{change}: neither significant nor beyond ±{_effect_pct(row.min_effect)}"
 
 
 def _median(samples: tuple[float, ...]) -> float | None:
@@ -211,9 +342,14 @@ class Comparison:
         raise KeyError(name)
 
     @property
+    def level(self) -> float:
+        """The one-sided level of every row's bounds (alpha / family size)."""
+        return bound_level(self.alpha, self.family_size)
+
+    @property
     def timing_regressions(self) -> tuple[BenchmarkComparison, ...]:
         """Regressions that fail the run (advisory ones never do)."""
-        return tuple(b for b in self.benchmarks if b.state is State.REGRESSION and not b.advisory)
+        return tuple(b for b in self.benchmarks if b.failing)
 
     @property
     def memory_regressions(self) -> tuple[MemoryComparison, ...]:
@@ -224,33 +360,135 @@ class Comparison:
         return bool(self.timing_regressions or self.memory_regressions)
 
 
-def _decide(ratio: float, min_effect: float, slower_sig: bool, faster_sig: bool) -> State:
-    if ratio > 1.0 + min_effect:
-        return State.REGRESSION if slower_sig else State.INCONCLUSIVE
-    if ratio < 1.0 / (1.0 + min_effect):
-        return State.IMPROVEMENT if faster_sig else State.INCONCLUSIVE
+def rule_text(
+    alpha: float, family_size: int, min_effect: float, processes: int | None = None
+) -> str:
+    """The rule in two sentences, with this run's numbers (the report's and the README's)."""
+    k = max(1, family_size)
+    plural = "benchmark" if k == 1 else "benchmarks"
+    floor, pivot = FLOOR_FRACTION * min_effect, PIVOT_FRACTION * min_effect
+    sequence = (
+        f"A first pass that could still be a regression is extended once by "
+        f"{processes * EXTENSION_FACTOR} more fresh processes a side and decided on all "
+        f"{processes * (1 + EXTENSION_FACTOR)} pooled."
+        if processes
+        else "A first pass that could still be a regression is extended once and decided on "
+        "the pooled processes."
+    )
+    return (
+        f"The {RULE_NAME}: a regression needs the {TEST_NAME} test significant at alpha {alpha:g} "
+        f"after Holm over {k} {plural}, the lower bound of the {ESTIMATOR_NAME} ratio "
+        f"(one-sided at {format_p(bound_level(alpha, k))}, so the {k} bounds hold together at "
+        f"{(1 - alpha) * 100:g} %) above +{_effect_pct(floor)}, and the estimate above "
+        f"+{_effect_pct(pivot)}. {sequence}"
+    )
+
+
+def _decide(
+    ratio: float,
+    interval: tuple[float, float] | None,
+    min_effect: float,
+    slower_sig: bool,
+    faster_sig: bool,
+) -> State:
+    floor, pivot = 1.0 + FLOOR_FRACTION * min_effect, 1.0 + PIVOT_FRACTION * min_effect
+    if interval is not None:
+        low, high = interval
+        if slower_sig and low > floor and ratio > pivot:
+            return State.REGRESSION
+        if faster_sig and high < 1.0 / floor and ratio < 1.0 / pivot:
+            return State.IMPROVEMENT
+    if ratio > 1.0 + min_effect or ratio < 1.0 / (1.0 + min_effect):
+        return State.INCONCLUSIVE
+    if slower_sig and ratio >= 1.0:
+        return State.SLOWER
+    if faster_sig and ratio <= 1.0:
+        return State.FASTER
     return State.UNCHANGED
 
 
+def _compared_row(
+    row: BenchmarkComparison,
+    summary: RankSummary,
+    *,
+    level: float,
+    adjusted: tuple[float, float],
+    added: int,
+) -> BenchmarkComparison:
+    """`row` with the rank statistics, the state and the detectable change filled in.
+
+    `added`: processes a side a later extension would pool with these (0: none will).
+    """
+    base, cur = row.baseline_samples, row.current_samples
+    interval = None
+    if summary.low is not None and summary.high is not None:
+        interval = (summary.low, summary.high)
+    sigma = summary.spread
+    detectable = None
+    if sigma is not None:
+        detectable = detectable_change(
+            sigma,
+            len(base) + added,
+            len(cur) + added,
+            floor=row.floor,
+            pivot=row.pivot,
+            level=level,
+            power=POWER,
+        )
+    slower_adj, faster_adj = adjusted
+    return replace(
+        row,
+        state=_decide(
+            summary.ratio,
+            interval,
+            row.min_effect,
+            slower_adj <= row.alpha,
+            faster_adj <= row.alpha,
+        ),
+        ratio=summary.ratio,
+        interval=interval,
+        level=level,
+        p_slower=summary.p_slower,
+        p_faster=summary.p_faster,
+        p_slower_adjusted=slower_adj,
+        p_faster_adjusted=faster_adj,
+        spread=sigma,
+        detectable=detectable,
+    )
+
+
 def compare(
-    baseline: Results, current: Results, settings: Settings, *, accepted_found: bool
+    baseline: Results,
+    current: Results,
+    settings: Settings,
+    *,
+    accepted_found: bool,
+    first_pass: Mapping[str, BenchmarkComparison] | None = None,
 ) -> Comparison:
     """Compare the accepted side (`baseline`) with the current code.
 
     `accepted_found=True`: `baseline` was measured here, beside `current` (the verdict can
     fail on timing). `False`: `baseline` holds the stored numbers (timing advisory; memory
     only if the environment fingerprint matches exactly).
+
+    `first_pass`: the first-pass rows of the benchmarks whose samples here are that pass and
+    its extension pooled (use `extend`); they are attached to the new rows, and no further
+    extension counts towards those rows' detectable change.
     """
     advisory = not accepted_found
+    pooled = dict(first_pass or {})
     common = sorted(set(baseline.benchmarks) & set(current.benchmarks))
     k = len(common)
-    raw_slower: dict[str, float] = {}
-    raw_faster: dict[str, float] = {}
-    for name in common:
-        base, cur = baseline.benchmarks[name].samples, current.benchmarks[name].samples
-        raw_slower[name] = p_slower(base, cur)
-        raw_faster[name] = p_faster(base, cur)
-    adj_slower, adj_faster = holm(raw_slower), holm(raw_faster)
+    level = bound_level(settings.alpha, k)
+    summaries = {
+        name: rank_summary(
+            baseline.benchmarks[name].samples, current.benchmarks[name].samples, level
+        )
+        for name in common
+    }
+    adj_slower = holm({name: s.p_slower for name, s in summaries.items()})
+    adj_faster = holm({name: s.p_faster for name, s in summaries.items()})
+    added = 0 if advisory else extension_processes(settings)
 
     rows: list[BenchmarkComparison] = []
     notes: list[str] = []
@@ -268,23 +506,15 @@ def compare(
             alpha=settings.alpha,
             family_size=k,
             advisory=advisory,
+            first_pass=pooled.get(name),
         )
         if base_samples and cur_samples:
-            ratio = ratio_of_medians(base_samples, cur_samples)
-            row = replace(
+            row = _compared_row(
                 row,
-                state=_decide(
-                    ratio,
-                    effect,
-                    adj_slower[name] <= settings.alpha,
-                    adj_faster[name] <= settings.alpha,
-                ),
-                ratio=ratio,
-                interval=bootstrap_ratio_interval(base_samples, cur_samples),
-                p_slower=raw_slower[name],
-                p_faster=raw_faster[name],
-                p_slower_adjusted=adj_slower[name],
-                p_faster_adjusted=adj_faster[name],
+                summaries[name],
+                level=level,
+                adjusted=(adj_slower[name], adj_faster[name]),
+                added=0 if name in pooled else added,
             )
             if min_attainable_p(len(base_samples), len(cur_samples)) > settings.alpha / k:
                 unreachable.append(name)
@@ -410,51 +640,53 @@ def compare_memory(
     return tuple(rows)
 
 
-def flagged(comparison: Comparison) -> list[str]:
-    """Benchmarks to re-measure: regressions that would fail the run and are not yet confirmed."""
+def needs_extension(comparison: Comparison) -> list[str]:
+    """Benchmarks the first pass cannot settle: they get the one extension.
+
+    Every row that could still be a regression once more processes are pooled: measured here,
+    not yet extended, the estimate above 1 + m/2 and the upper bound reaching 1 + 7m/8 (or no
+    bound at all with so few processes). Every would-be regression of the first pass is among
+    them, so no regression is ever decided on one pass.
+    """
     return [
         b.name
         for b in comparison.benchmarks
-        if b.state is State.REGRESSION and not b.advisory and b.confirmation is None
+        if not b.advisory
+        and not b.extended
+        and b.ratio is not None
+        and b.ratio > b.floor
+        and (b.interval is None or b.interval[1] >= b.pivot)
     ]
 
 
-def confirm(first: Comparison, rerun: Comparison) -> Comparison:
-    """Fold a confirmation re-measurement into `first`.
+def extend(
+    first: Comparison, baseline: Results, current: Results, settings: Settings
+) -> Comparison:
+    """The final comparison: `baseline`/`current` hold the first pass, and for each benchmark
+    of `needs_extension(first)` its first-pass and extension processes pooled.
 
-    A flagged benchmark stays a regression only if the re-measurement flags it again;
-    otherwise it takes the re-measurement's state. Both comparisons are kept for the report.
-
-    A confirmed regression reports the pass with the smaller effect: both passes found a
-    regression, and the smaller effect is the one both support. (A host slow phase over one
-    pass once showed +84 % for a real +18 %.) `rerun` always holds the re-measurement.
+    Decided once, on these samples (Holm over the whole family again, so a row's adjusted p
+    may move a little with the pooled p-values of the others).
     """
-    to_check = set(flagged(first))
-    rerun_rows = {b.name: b for b in rerun.benchmarks}
-    missing = sorted(to_check - set(rerun_rows))
-    if missing:
-        raise GateError(
-            f"the confirmation run has no result for flagged benchmark {missing[0]!r} "
-            "— re-run the gate (nox -s perf)"
-        )
-    rows: list[BenchmarkComparison] = []
-    for row in first.benchmarks:
-        if row.name not in to_check:
-            rows.append(row)
-            continue
-        again = rerun_rows[row.name]
-        if again.state is State.REGRESSION:
-            shown = again if _effect(again) < _effect(row) else row
-            rows.append(replace(shown, confirmation=Confirmation.CONFIRMED, rerun=again))
-        else:
-            rows.append(
-                replace(
-                    row, state=again.state, confirmation=Confirmation.NOT_CONFIRMED, rerun=again
-                )
+    names = needs_extension(first)
+    for name in names:
+        before = first.benchmark(name)
+        after_base = baseline.benchmarks.get(name)
+        after_cur = current.benchmarks.get(name)
+        if (
+            after_base is None
+            or after_cur is None
+            or len(after_base.samples) <= len(before.baseline_samples)
+            or len(after_cur.samples) <= len(before.current_samples)
+        ):
+            raise GateError(
+                f"the extension run has no result for benchmark {name!r} "
+                "— re-run the gate (nox -s perf)"
             )
-    return replace(first, benchmarks=tuple(rows))
-
-
-def _effect(row: BenchmarkComparison) -> float:
-    # A regression always has a ratio; an absent one sorts last so it is never preferred.
-    return math.inf if row.ratio is None else row.ratio
+    return compare(
+        baseline,
+        current,
+        settings,
+        accepted_found=first.accepted_found,
+        first_pass={name: first.benchmark(name) for name in names},
+    )

@@ -11,8 +11,8 @@
     from a worktree (`worktree`); without an accepted commit only the current side, against
     the stored numbers (advisory);
  5. memory: one memray run per scenario and side (`memory`);
- 6. compare; benchmarks flagged as regressions are measured again and fail only if flagged
-    again (`compare.confirm`);
+ 6. compare; benchmarks the first pass cannot settle (`compare.needs_extension`) get one
+    extension of fresh processes, pooled with the first pass and decided once (`compare.extend`);
  7. budgets on the current run alone; the verdict; the report; GitHub Actions outputs.
 
 `update_baseline` measures the current code the same way and replaces the baseline file
@@ -50,8 +50,9 @@ from agui_perf.gate.compare import (
     MemoryState,
     State,
     compare,
-    confirm,
-    flagged,
+    extend,
+    extension_processes,
+    needs_extension,
 )
 from agui_perf.gate.config import Settings, load_settings
 from agui_perf.gate.environment import current_environment, environment_key
@@ -93,6 +94,7 @@ from agui_perf.gate.worktree import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from agui_perf.gate.compare import BenchmarkComparison
     from agui_perf.gate.environment import Environment
     from agui_perf.gate.results import BenchmarkResult, MemoryResult, ProcessRun
 
@@ -337,38 +339,44 @@ def _measure_both(
         memory=dict(hooks.memory(current, run_dir / "memory" / current.label, hooks.progress)),
     )
     comparison = compare(base, cur, settings, accepted_found=True)
-    names = flagged(comparison)
+    names = needs_extension(comparison)
     if names:
+        added = extension_processes(settings)
         shown = ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
         _say(
             hooks.progress,
-            f"{PROGRESS_PREFIX} {len(names)} flagged ({shown}): measuring again in fresh "
-            "processes; a regression counts only if flagged again",
+            f"{PROGRESS_PREFIX} {len(names)} not settled by the first pass ({shown}): "
+            f"{added} more fresh processes a side, pooled with the first {settings.processes} "
+            "and decided once",
         )
-        rerun = hooks.timing(
+        more = hooks.timing(
             sides,
-            replace(run_options, keyword=keyword_filter(names, run_options.keyword)),
-            run_dir / "confirm",
-            stage="confirm",
-        )
-        reference = reference_calibration([*rerun[accepted.label], *rerun[current.label]])
-        again = compare(
             replace(
-                base,
-                benchmarks=merge_side(
-                    accepted, rerun[accepted.label], only=names, reference=reference
-                ),
+                run_options,
+                processes=added,
+                keyword=keyword_filter(names, run_options.keyword),
             ),
-            replace(
-                cur,
-                benchmarks=merge_side(
-                    current, rerun[current.label], only=names, reference=reference
-                ),
-            ),
-            settings,
-            accepted_found=True,
+            run_dir / "extend",
+            stage="extend",
         )
-        comparison = confirm(comparison, again)
+        # Pooled as one bigger run: one calibration reference over every process of both.
+        pooled = {side.label: [*runs[side.label], *more[side.label]] for side in sides}
+        reference = reference_calibration([*pooled[accepted.label], *pooled[current.label]])
+        base = replace(
+            base,
+            benchmarks={
+                **base.benchmarks,
+                **merge_side(accepted, pooled[accepted.label], only=names, reference=reference),
+            },
+        )
+        cur = replace(
+            cur,
+            benchmarks={
+                **cur.benchmarks,
+                **merge_side(current, pooled[current.label], only=names, reference=reference),
+            },
+        )
+        comparison = extend(comparison, base, cur, settings)
     return base, cur, comparison
 
 
@@ -437,17 +445,27 @@ def _write_results(out: Path, current: Results, accepted: Results | None) -> Non
 
 
 def github_annotations(verdict: Verdict) -> list[github.Annotation]:
-    """One error per failing finding: timing regression, memory regression, budget breach."""
+    """One error per failing finding (timing regression, memory regression, budget breach),
+    then one warning per timing change the run saw but does not fail on (slower, faster, an
+    inconclusive slowdown)."""
     items: list[github.Annotation] = []
+    warnings: list[github.Annotation] = []
     for bench in verdict.benchmarks:
-        if bench.state is State.REGRESSION and not bench.advisory:
-            change = "" if bench.ratio is None else f"{(bench.ratio - 1) * 100:+.1f} % "
-            confirmed = f" ({bench.confirmation.value} by a re-run)" if bench.confirmation else ""
+        if bench.failing:
             items.append(
                 github.Annotation(
-                    "error",
-                    f"Timing regression: {bench.name}",
-                    f"{change}slower{confirmed}; {bench.statistic}",
+                    "error", f"Timing regression: {bench.name}", _timing_message(bench)
+                )
+            )
+        elif not bench.advisory and (
+            bench.state in (State.SLOWER, State.FASTER)
+            or (bench.state is State.INCONCLUSIVE and bench.direction == "slower")
+        ):
+            warnings.append(
+                github.Annotation(
+                    "warning",
+                    f"Timing {bench.state.value}: {bench.name}",
+                    _timing_message(bench),
                 )
             )
     for mem in verdict.memory:
@@ -475,7 +493,15 @@ def github_annotations(verdict: Verdict) -> list[github.Annotation]:
         for check in verdict.budgets
         if check.status is BudgetStatus.FAIL
     )
-    return items
+    return items + warnings
+
+
+def _timing_message(bench: BenchmarkComparison) -> str:
+    pooled = ""
+    if bench.first_pass is not None:
+        first = len(bench.first_pass.current_samples)
+        pooled = f"; decided on {first} + {len(bench.current_samples) - first} processes pooled"
+    return f"{bench.reason}{pooled}; {bench.statistic}"
 
 
 def _amount(value: float | None, unit: str) -> str:

@@ -1,9 +1,14 @@
 """The verdict: one overall state, a headline, everything behind it, and the exit code.
 
 The exit code is derived here and nowhere else (nox's `Status` does the same):
-  0  pass: unchanged, improvement, inconclusive, new, removed (and advisory timing states)
-  1  fail: a timing regression (measured here, confirmed), a memory regression, a budget breach
+  0  pass: unchanged, improvement, slower, faster, inconclusive, new, removed (and advisory
+     timing states)
+  1  fail: a timing regression (measured here, decided on the pooled processes), a memory
+     regression, a budget breach
   2  error: unusable input or a usage error
+
+`verdict.json` schema 2 (1 had no `rule`, no bounds, spread or detectable change per row, and
+`confirmation`/`rerun` where 2 has `extended`/`first_pass`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,20 @@ from typing import TYPE_CHECKING
 
 from agui_perf.gate.budgets import BudgetCheck, BudgetStatus
 from agui_perf.gate.compare import (
+    FLOOR_FRACTION,
+    PIVOT_FRACTION,
+    POWER,
+    RULE_NAME,
     BenchmarkComparison,
     Comparison,
     MemoryComparison,
     MemoryState,
     State,
+    extension_processes,
+    rule_text,
 )
 from agui_perf.gate.config import settings_to_json
+from agui_perf.gate.stats import ESTIMATOR_NAME, SPREAD_NAME, TEST_NAME
 
 if TYPE_CHECKING:
     from agui_perf.gate.config import Settings
@@ -36,7 +48,7 @@ __all__ = [
     "error_verdict",
 ]
 
-VERDICT_SCHEMA_VERSION = 1
+VERDICT_SCHEMA_VERSION = 2
 
 
 class Overall(enum.StrEnum):
@@ -91,6 +103,7 @@ class Verdict:
             "accepted": _accepted_json(self.accepted),
             "settings": settings_to_json(self.settings) if self.settings else None,
             "family_size": self.comparison.family_size if self.comparison else 0,
+            "rule": _rule_json(self.comparison, self.settings),
             "notes": list(self.comparison.notes) if self.comparison else [],
             "benchmarks": [_benchmark_json(b) for b in self.benchmarks],
             "memory": [_memory_json(m) for m in self.memory],
@@ -112,7 +125,7 @@ def decide(
     accepted: AcceptedState,
     settings: Settings,
 ) -> Verdict:
-    """The overall verdict from a (confirmed) comparison and the budget matrix."""
+    """The overall verdict from a (final, extended) comparison and the budget matrix."""
     timing = comparison.timing_regressions
     memory = comparison.memory_regressions
     breached = [b for b in budgets if b.status is BudgetStatus.FAIL]
@@ -195,14 +208,43 @@ def _accepted_json(accepted: AcceptedState | None) -> dict[str, object] | None:
     }
 
 
+def _rule_json(comparison: Comparison | None, settings: Settings | None) -> dict[str, object]:
+    processes = settings.processes if settings else None
+    alpha = comparison.alpha if comparison else (settings.alpha if settings else None)
+    family = comparison.family_size if comparison else 0
+    return {
+        "name": RULE_NAME,
+        "test": TEST_NAME,
+        "correction": "Holm",
+        "estimator": ESTIMATOR_NAME,
+        "spread": SPREAD_NAME,
+        "bound_level": comparison.level if comparison else None,
+        "floor_fraction": FLOOR_FRACTION,
+        "pivot_fraction": PIVOT_FRACTION,
+        "power": POWER,
+        "first_pass_processes": processes,
+        "extension_processes": extension_processes(settings) if settings else None,
+        "text": (
+            rule_text(alpha, family, settings.min_effect if settings else 0.0, processes)
+            if alpha is not None
+            else None
+        ),
+    }
+
+
 def _benchmark_json(b: BenchmarkComparison) -> dict[str, object]:
     return {
         "name": b.name,
         "state": b.state.value,
+        "failing": b.failing,
         "advisory": b.advisory,
+        "reason": b.reason,
         "statistic": b.statistic,
         "ratio": b.ratio,
         "interval": list(b.interval) if b.interval else None,
+        "bound_level": b.level,
+        "floor": b.floor,
+        "pivot": b.pivot,
         "baseline_median": b.baseline_median,
         "current_median": b.current_median,
         "baseline_samples": list(b.baseline_samples),
@@ -213,8 +255,10 @@ def _benchmark_json(b: BenchmarkComparison) -> dict[str, object]:
         "p_slower_adjusted": b.p_slower_adjusted,
         "p_faster_adjusted": b.p_faster_adjusted,
         "significant": b.significant,
-        "confirmation": b.confirmation.value if b.confirmation else None,
-        "rerun": _benchmark_json(b.rerun) if b.rerun else None,
+        "spread": b.spread,
+        "detectable": b.detectable,
+        "extended": b.extended,
+        "first_pass": _benchmark_json(b.first_pass) if b.first_pass else None,
     }
 
 

@@ -99,7 +99,7 @@ def test_change_chart_tooltips_carry_change_and_interval() -> None:
         if (element.text or "").startswith("encode_many:")
     ]
     assert titles
-    assert titles[0].startswith("encode_many: +18.2 % (95 % interval +")
+    assert titles[0].startswith("encode_many: +18.2 % (bounds +15.9 % … +20.6 %)")
     assert titles[0].endswith("regression")
 
 

@@ -92,9 +92,16 @@ def test_page_holds_headline_tables_charts_and_acceptance() -> None:
         assert chart.svg in page
     for section in ("timing", "memory", "latency", "budgets", "accepted"):
         assert f'<section id="{section}">' in page
-    assert "one-sided Mann-Whitney U test, Holm-corrected over 5 benchmarks" in page
+    assert "sequential rank-interval rule" in page
+    assert "one-sided Mann-Whitney U test significant at alpha 0.01 after Holm over 5" in page
     assert "not significant" in page
     assert '<tr class="bad"><td class="name">encode_many</td>' in page
+    assert '<p class="sight">This run would have failed on a slowdown of +9.4 %' in page
+    assert (
+        "<li><code>stream_paced</code>: slower by ~15.4 %, beyond the minimum effect but not "
+        "significant"
+    ) in page
+    assert "<th>Detectable</th>" in page
     assert "<h3>Allocation sites that grew most — account_analysis</h3>" in page
     assert "<td>≤ 300 ms</td>" not in page  # numbers are right-aligned cells
     assert '<td class="num">≤ 300 ms</td>' in page

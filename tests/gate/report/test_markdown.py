@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from agui_perf.gate.budgets import check_budgets
-from agui_perf.gate.compare import Confirmation, State, compare
+from agui_perf.gate.compare import State, compare
 from agui_perf.gate.config import Settings
 from agui_perf.gate.report.markdown import (
     format_bytes,
@@ -144,20 +144,39 @@ def test_error_verdict_names_the_error_and_has_no_tables() -> None:
     assert "nox -s perf" in text
 
 
-def test_timing_table_names_the_statistic_and_says_not_significant() -> None:
+def test_timing_table_names_the_rule_and_the_statistic_and_says_not_significant() -> None:
     text = render_markdown(sample_verdict())
     assert (
-        "one-sided Mann-Whitney U test, Holm-corrected over 5 benchmarks, is significant at "
-        "alpha 0.01" in text
-    )
-    assert "| Benchmark | Baseline | Current | Change | 95 % interval | p (Holm) | State |" in text
+        "The sequential rank-interval rule: a regression needs the one-sided Mann-Whitney U "
+        "test significant at alpha 0.01 after Holm over 5 benchmarks, the lower bound of the "
+        "Hodges-Lehmann ratio (one-sided at 0.002, so the 5 bounds hold together at 99 %) above "
+        "+5 %, and the estimate above +8.75 %. A first pass that could still be a regression is "
+        "extended once by 16 more fresh processes a side and decided on all 24 pooled."
+    ) in text
+    assert (
+        "| Benchmark | Baseline | Current | Change | Bounds (99 %, together) | Detectable "
+        "| p (Holm) | State |"
+    ) in text
     row = next(line for line in text.splitlines() if line.startswith("| encode\\_many |"))
-    assert "| 2.10 ms | 2.48 ms | +18.2 % |" in row
+    assert "| 2.10 ms | 2.48 ms | +18.2 % | +15.9 % … +20.6 % | ±9.4 % |" in row
     assert "🔴 regression" in row
     assert re.search(r"p = [0-9.e-]+ \(slower\) \|", row)
     paced = next(line for line in text.splitlines() if line.startswith("| stream\\_paced |"))
     assert "not significant" in paced
     assert "🟡 inconclusive" in paced
+    assert (
+        "- stream\\_paced: slower by \\~15.4 %, beyond the minimum effect but not significant: "
+        "too noisy at this spread and number of processes to call"
+    ) in text
+
+
+def test_the_run_says_what_it_could_and_could_not_see() -> None:
+    text = render_markdown(sample_verdict())
+    assert (
+        "**This run would have failed on a slowdown of +9.4 % (\\<script\\>alert(1)\\</script\\>) "
+        "to +35.3 % (stream\\_paced) or more with 95 % probability (1 of 5 too noisy to catch "
+        "1.25 times the minimum effect).**"
+    ) in text
 
 
 def test_every_benchmark_has_a_row_and_unchanged_ones_are_folded() -> None:
@@ -167,7 +186,7 @@ def test_every_benchmark_has_a_row_and_unchanged_ones_are_folded() -> None:
     details = text.index("<summary>2 unchanged benchmarks</summary>")
     assert text.index("| verify\\_many |") > details > text.index("| encode\\_many |")
     assert "🆕" not in text  # new/removed are marked by tone, not by a per-state icon
-    assert "| new\\_bench | — | 3.99 µs | — | — | no test | 🔵 new |" in text
+    assert "| new\\_bench | — | 3.99 µs | — | — | — | no test | 🔵 new |" in text
 
 
 def test_untrusted_names_are_escaped() -> None:
@@ -231,15 +250,39 @@ def test_no_inline_svg_or_data_uri() -> None:
     assert "<img" not in text
 
 
-def test_confirmation_is_shown() -> None:
+def test_new_states_and_the_extension_are_shown() -> None:
     verdict = sample_verdict()
     assert verdict.comparison is not None
     regression = verdict.comparison.benchmark("encode_many")
-    confirmed = replace(regression, confirmation=Confirmation.CONFIRMED)
-    cleared = replace(regression, state=State.UNCHANGED, confirmation=Confirmation.NOT_CONFIRMED)
-    rows = timing_table([confirmed, cleared]).rows
-    assert rows[0].cells[-1] == "regression, confirmed by a re-run"
-    assert rows[1].cells[-1] == "unchanged (flagged, not confirmed by the re-run)"
+    extended = replace(
+        regression,
+        baseline_samples=regression.baseline_samples * 3,
+        current_samples=regression.current_samples * 3,
+        first_pass=regression,
+    )
+    slower = replace(regression, state=State.SLOWER)
+    faster = replace(regression, state=State.FASTER)
+    rows = timing_table([extended, slower, faster]).rows
+    assert rows[0].cells[-1] == "regression, extended: 8 + 16 processes pooled"
+    assert (rows[0].tone, rows[1].tone, rows[2].tone) == ("bad", "warn", "good")
+    assert rows[1].cells[-1] == "slower"
+    assert rows[2].cells[-1] == "faster"
+
+
+def test_slower_is_counted_in_the_passing_headline_and_explained() -> None:
+    base = make_results({"a": spread(1.0), "b": spread(2.0)})
+    current = make_results({"a": spread(1.04), "b": spread(2.0)})
+    comparison = compare(base, current, Settings(), accepted_found=True)
+    assert comparison.benchmark("a").state is State.SLOWER
+    verdict = decide(comparison, check_budgets(current, {}), FOUND, Settings())
+    assert headline(verdict) == "✅ PASS — no failing regression — 1 slower, 1 unchanged"
+    text = render_markdown(verdict)
+    assert "| a | 998 ms | 1.04 s | +4.0 % | +2.3 % … +5.7 % | ±9.4 % |" in text
+    assert "🟡 slower |" in text
+    assert (
+        "- a: slower by \\~4.0 %: significant, below what this run can call a regression (the "
+        "estimate is within +8.75 %)"
+    ) in text
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The report's charts as self-contained, deterministic SVG (pygal).
 
-- `change_chart`: relative change of the median per benchmark with its 95 % interval, the
-  threshold band (±min_effect, per benchmark) and one colour per state.
+- `change_chart`: relative change per benchmark (the Hodges-Lehmann estimate) with the bounds
+  the decision used, the threshold band (±min_effect, per benchmark) and one colour per state.
 - `memory_charts`: peak bytes and allocation count per memray scenario, baseline beside current.
 - `latency_chart`: latency mean/p50/p95/p99 per benchmark against the budget lines.
 
@@ -59,6 +59,8 @@ FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, s
 STATE_COLOURS: Mapping[State, str] = {
     State.REGRESSION: "#cf222e",
     State.IMPROVEMENT: "#1a7f37",
+    State.SLOWER: "#bc4c00",
+    State.FASTER: "#4ac26b",
     State.UNCHANGED: "#6e7781",
     State.INCONCLUSIVE: "#bf8700",
     State.NEW: "#0969da",
@@ -186,7 +188,7 @@ def _point(x: float, y: float, tooltip: str, radius: float) -> dict[str, Any]:
 
 
 def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
-    """Relative change per benchmark: dot at the ratio of medians, line over its 95 % interval.
+    """Relative change per benchmark: dot at the estimate, line between the decision's bounds.
 
     Benchmarks run top to bottom in name order (as in the tables). The dashed lines are each
     benchmark's own threshold: above +min_effect can be a regression, below
@@ -209,7 +211,7 @@ def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
                 y = position[bench.name]
                 tip = (
                     f"{bench.name}: {format_change(bench.ratio)} "
-                    f"(95 % interval {format_interval(bench.interval)}), {bench.state.value}"
+                    f"(bounds {format_interval(bench.interval)}), {bench.state.value}"
                 )
                 centre = (bench.ratio - 1.0) * 100
                 low, high = bench.interval or (bench.ratio, bench.ratio)
@@ -242,7 +244,7 @@ def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
         labels.append({"label": bench.name + suffix, "value": position[bench.name]})
     config = _config(
         "agui-perf-change",
-        "Change of the median time per benchmark, with 95 % interval",
+        "Change of the time per benchmark, with the bounds the decision used",
         colours,
         height=max(320, 160 + 36 * count),
         width=960,
@@ -251,7 +253,7 @@ def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
         show_y_guides=False,
         legend_at_bottom_columns=len(colours),
         x_value_formatter=lambda x: f"{x:+.0f} %" if round(x) else "0 %",
-        x_title="change of the median (current vs baseline); right = slower",
+        x_title="change (current vs baseline); right = slower",
         allow_interruptions=True,
         dots_size=0,
     )

@@ -21,6 +21,8 @@ from agui_perf.gate.report.markdown import (
     budget_table,
     headline,
     memory_table,
+    reasons,
+    sight_text,
     sites_table,
     statistic_text,
     timing_table,
@@ -53,6 +55,8 @@ section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; paddi
           margin-bottom: 20px; }
 h2 { font-size: 18px; margin: 16px 0 8px; } h3 { font-size: 15px; margin: 16px 0 6px; }
 p.lead { color: #57606a; margin: 0 0 12px; }
+p.sight { font-weight: 600; margin: 0 0 12px; }
+ul.reasons { margin: 12px 0 0; padding-left: 20px; color: #1f2328; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #d8dee4;
@@ -117,10 +121,20 @@ def _timing(verdict: Verdict, charts: Sequence[Chart]) -> str:
         return parts[0] + "<p>No benchmark was measured.</p></section>"
     order = {state: i for i, state in enumerate(NOTABLE_FIRST)}
     ordered = sorted(comparison.benchmarks, key=lambda b: (order[b.state], b.name))
+    sight = sight_text(comparison)
+    why = reasons(ordered)
     parts += [
         f'<p class="lead">{_e(statistic_text(comparison, verdict.settings))}</p>',
+        f'<p class="sight">{_e(sight)}</p>' if sight else "",
         _figure(_charts(charts, "change.svg")),
-        _table(timing_table(ordered), numeric=(1, 2, 3, 4)),
+        _table(timing_table(ordered), numeric=(1, 2, 3, 4, 5)),
+        (
+            '<ul class="reasons">'
+            + "".join(f"<li><code>{_e(name)}</code>: {_e(text)}</li>" for name, text in why)
+            + "</ul>"
+        )
+        if why
+        else "",
         "</section>",
     ]
     return "".join(parts)

@@ -1,9 +1,10 @@
 """The verdict as GitHub-flavoured Markdown (`verdict.md`, the job summary, the PR comment).
 
-The one-line verdict comes first; then the timing table (naming the statistic and saying "not
-significant" out loud, as pyperf's `compare_to` does), the memory table with the allocation
-sites that grew most, the budget matrix, where the accepted state comes from and how to accept
-an intended change.
+The one-line verdict comes first; then the timing table (naming the decision rule and the
+statistic and saying "not significant" out loud, as pyperf's `compare_to` does; every row says
+the smallest change the run could have caught, and each notable row why it has its state), the
+memory table with the allocation sites that grew most, the budget matrix, where the accepted
+state comes from and how to accept an intended change.
 
 The job summary strips inline `<svg>` and `data:` URIs (REFERENCE §4), so no chart is drawn
 here: the text points to `report.html` in the artifact instead.
@@ -22,8 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from agui_perf.gate.budgets import BudgetStatus
-from agui_perf.gate.compare import Confirmation, MemoryState, State, format_p
-from agui_perf.gate.stats import TEST_NAME
+from agui_perf.gate.compare import POWER, MemoryState, State, format_p, rule_text
 from agui_perf.gate.verdict import Overall
 
 if TYPE_CHECKING:
@@ -51,13 +51,16 @@ __all__ = [
     "format_bytes",
     "format_change",
     "format_count",
+    "format_detectable",
     "format_duration",
     "format_interval",
     "format_relative",
     "headline",
     "md_escape",
     "memory_table",
+    "reasons",
     "render_markdown",
+    "sight_text",
     "sites_table",
     "statistic_text",
     "timing_table",
@@ -83,6 +86,8 @@ ICONS: dict[Tone, str] = {
 _STATE_TONE: dict[State, Tone] = {
     State.REGRESSION: "bad",
     State.IMPROVEMENT: "good",
+    State.SLOWER: "warn",
+    State.FASTER: "good",
     State.UNCHANGED: "neutral",
     State.INCONCLUSIVE: "warn",
     State.NEW: "info",
@@ -105,7 +110,9 @@ _BUDGET_TONE: dict[BudgetStatus, Tone] = {
 NOTABLE_FIRST = (
     State.REGRESSION,
     State.INCONCLUSIVE,
+    State.SLOWER,
     State.IMPROVEMENT,
+    State.FASTER,
     State.NEW,
     State.REMOVED,
     State.UNCHANGED,
@@ -187,6 +194,11 @@ def format_interval(interval: tuple[float, float] | None) -> str:
     return f"{format_change(low)} … {format_change(high)}"
 
 
+def format_detectable(detectable: float | None) -> str:
+    """The smallest slowdown a row could have caught: "±10.4 %"; "—" when none could be."""
+    return DASH if detectable is None else f"±{detectable * 100:.1f} %"
+
+
 def _format_value(value: float, unit: str) -> str:
     text = f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{text} {unit}".strip()
@@ -222,16 +234,46 @@ def headline(verdict: Verdict, *, icon: bool = True) -> str:
 
 
 def statistic_text(comparison: Comparison, settings: Settings | None) -> str:
-    """How timing is decided, in one sentence, with the statistic named."""
-    k = comparison.family_size
-    plural = "benchmark" if k == 1 else "benchmarks"
-    effect = f"±{settings.min_effect * 100:g} %" if settings else "the minimum effect"
+    """How timing is decided, with the rule and the statistic named."""
+    effect = settings.min_effect if settings else 0.10
+    processes = settings.processes if settings else None
+    effect_text = f"±{effect * 100:g} %"
     return (
-        f"Times are medians of per-process medians. A change counts only when the "
-        f"{TEST_NAME} test, Holm-corrected over {k} {plural}, is significant at alpha "
-        f"{comparison.alpha:g} and the change is larger than {effect}; a large change that is "
-        "not significant is inconclusive."
+        "Baseline and current are medians of per-process medians; the change is the "
+        "Hodges-Lehmann estimate (the median of all current/baseline process ratios) with its "
+        "distribution-free bounds. "
+        + rule_text(comparison.alpha, comparison.family_size, effect, processes)
+        + f" Slower/faster: significant, but not a regression/improvement and within "
+        f"{effect_text}; inconclusive: beyond {effect_text} but not settled; neither fails "
+        f"the run. Detectable: the smallest slowdown this run fails with {POWER * 100:g} % "
+        "probability, at the row's own spread."
     )
+
+
+def sight_text(comparison: Comparison) -> str:
+    """What this run could and could not see, one plain-text sentence ("" if none compared)."""
+    rows = [b for b in comparison.benchmarks if b.ratio is not None]
+    if not rows:
+        return ""
+    seen = sorted((b for b in rows if b.detectable is not None), key=lambda b: b.detectable or 0)
+    over = [b for b in seen if b.detectable is not None and b.detectable > b.min_effect * 1.25]
+    blind = [b for b in rows if b.detectable is None]
+    if not seen:
+        return "No benchmark had enough processes for this run to call a regression."
+    least, most = (format_relative(seen[i].detectable) for i in (0, -1))
+    text = (
+        f"This run would have failed on a slowdown of {least} ({seen[0].name}) to {most} "
+        f"({seen[-1].name}) or more with {POWER * 100:g} % probability"
+        if len(seen) > 1
+        else f"This run would have failed on a slowdown of {least} or more with {POWER * 100:g} % "
+        "probability"
+    )
+    notes = []
+    if over:
+        notes.append(f"{len(over)} of {len(rows)} too noisy to catch 1.25 times the minimum effect")
+    if blind:
+        notes.append(f"{len(blind)} with too few processes to call a regression at all")
+    return text + (f" ({'; '.join(notes)})." if notes else ".")
 
 
 def _p_text(bench: BenchmarkComparison) -> str:
@@ -243,11 +285,15 @@ def _p_text(bench: BenchmarkComparison) -> str:
 
 def _state_text(bench: BenchmarkComparison) -> tuple[str, Tone]:
     label, tone = bench.state.value, _STATE_TONE[bench.state]
-    if bench.confirmation is Confirmation.CONFIRMED:
-        label += ", confirmed by a re-run"
-    elif bench.confirmation is Confirmation.NOT_CONFIRMED:
-        label += " (flagged, not confirmed by the re-run)"
-    if bench.advisory and bench.state in (State.REGRESSION, State.IMPROVEMENT):
+    if bench.first_pass is not None:
+        first = len(bench.first_pass.current_samples)
+        label += f", extended: {first} + {len(bench.current_samples) - first} processes pooled"
+    if bench.advisory and bench.state in (
+        State.REGRESSION,
+        State.IMPROVEMENT,
+        State.SLOWER,
+        State.FASTER,
+    ):
         label += " (advisory)"
         tone = "warn" if tone == "bad" else tone
     return label, tone
@@ -255,7 +301,9 @@ def _state_text(bench: BenchmarkComparison) -> tuple[str, Tone]:
 
 def timing_table(benchmarks: Iterable[BenchmarkComparison]) -> Table:
     rows = []
+    alpha = None
     for bench in benchmarks:
+        alpha = bench.alpha
         state, tone = _state_text(bench)
         rows.append(
             Row(
@@ -265,16 +313,27 @@ def timing_table(benchmarks: Iterable[BenchmarkComparison]) -> Table:
                     format_duration(bench.current_median),
                     format_change(bench.ratio),
                     format_interval(bench.interval),
+                    format_detectable(bench.detectable),
                     _p_text(bench),
                     state,
                 ),
                 tone,
             )
         )
+    bounds = "Bounds" if alpha is None else f"Bounds ({(1 - alpha) * 100:g} %, together)"
     return Table(
-        ("Benchmark", "Baseline", "Current", "Change", "95 % interval", "p (Holm)", "State"),
+        ("Benchmark", "Baseline", "Current", "Change", bounds, "Detectable", "p (Holm)", "State"),
         tuple(rows),
     )
+
+
+def reasons(benchmarks: Iterable[BenchmarkComparison]) -> list[tuple[str, str]]:
+    """(name, why) for each compared row that is not unchanged, in the order given."""
+    return [
+        (b.name, b.reason)
+        for b in benchmarks
+        if b.ratio is not None and b.state is not State.UNCHANGED
+    ]
 
 
 def _side_by_side(base: str, cur: str, change: float | None) -> str:
@@ -400,12 +459,18 @@ def _timing_section(comparison: Comparison, settings: Settings | None) -> list[s
     if not comparison.benchmarks:
         return [*lines, "No benchmark was measured.", ""]
     lines += [md_escape(statistic_text(comparison, settings)), ""]
+    sight = sight_text(comparison)
+    if sight:
+        lines += [f"**{md_escape(sight)}**", ""]
     order = {state: i for i, state in enumerate(NOTABLE_FIRST)}
     ordered = sorted(comparison.benchmarks, key=lambda b: (order[b.state], b.name))
     notable = [b for b in ordered if b.state is not State.UNCHANGED]
     unchanged = [b for b in ordered if b.state is State.UNCHANGED]
     if notable:
         lines += _md_table(timing_table(notable))
+        why = reasons(notable)
+        if why:
+            lines += ["", *(f"- {md_escape(name)}: {md_escape(text)}" for name, text in why)]
     else:
         lines.append(f"All {len(unchanged)} benchmarks are unchanged.")
     if unchanged:
@@ -500,7 +565,7 @@ def render_markdown(verdict: Verdict) -> str:
         + (md_escape(verdict.accepted.baseline_path) if verdict.accepted else "baseline file")
         + " together with the code: the baseline diff is then part of the pull request.",
         "",
-        f"Charts (relative change with 95 % intervals, memory, latency against budgets) are in "
+        f"Charts (relative change with its bounds, memory, latency against budgets) are in "
         f"`report.html` in the `{ARTIFACT_NAME}` artifact of this workflow run.",
         "",
         *_settings_line(verdict.settings),
