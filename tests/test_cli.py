@@ -115,8 +115,9 @@ def test_python_m_agui_perf_serve_streams_a_run() -> None:
         "threadId": "t",
         "runId": "r",
         "messages": [],
-        # Half a second between the two chunks: far longer than the 0.05 s heartbeat.
-        "forwardedProps": {"workflow": "paced", "params": {"text_chunks": 2, "rate_per_s": 2}},
+        # Two half-second gaps between the chunks, ten heartbeats each. paced keeps an absolute
+        # schedule, so only a server stall that swallows both gaps would leave no ping.
+        "forwardedProps": {"workflow": "paced", "params": {"text_chunks": 3, "rate_per_s": 2}},
     }
     with running_command(args, port) as url, httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
@@ -127,6 +128,7 @@ def test_python_m_agui_perf_serve_streams_a_run() -> None:
     assert [e["type"] for e in received] == [
         "RUN_STARTED",
         "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_END",
