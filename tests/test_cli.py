@@ -12,8 +12,9 @@ import orjson
 import pytest
 
 from agui_perf import cli
-from agui_perf.stream.app import HEARTBEAT_ENV
+from agui_perf.stream.app import BODY_TIMEOUT_ENV, HEARTBEAT_ENV
 from agui_perf.stream.encoder import HEARTBEAT
+from agui_perf.stream.head_timeout import HEADER_TIMEOUT_ENV
 from tests._server import free_port, running_command, subprocess_env
 
 if TYPE_CHECKING:
@@ -29,13 +30,15 @@ def frames(body: bytes) -> list[Event]:
 def test_serve_defaults() -> None:
     args = cli.build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.workers, args.heartbeat) == ("127.0.0.1", 8000, 1, 15.0)
+    assert (args.header_timeout, args.body_timeout) == (10.0, 10.0)
     assert args.handler is cli.run_serve
 
 
 def test_serve_runs_the_env_factory_under_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append((app, kwargs)))
-    monkeypatch.delenv(HEARTBEAT_ENV, raising=False)
+    # run_serve writes os.environ (for the workers): give it a copy that the test undoes.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     argv = [
         "serve",
         "--host",
@@ -46,13 +49,20 @@ def test_serve_runs_the_env_factory_under_uvicorn(monkeypatch: pytest.MonkeyPatc
         "3",
         "--heartbeat",
         "2.5",
+        "--header-timeout",
+        "3",
+        "--body-timeout",
+        "0.25",
     ]
     assert cli.main(argv) == 0
     [(app, kwargs)] = calls
     assert app == "agui_perf.stream.app:app_from_env"
     assert kwargs["factory"] is True
+    assert kwargs["http"] == "agui_perf.stream.head_timeout:HeadTimeoutH11Protocol"
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.2", 9001, 3)
     assert float(os.environ[HEARTBEAT_ENV]) == 2.5
+    assert float(os.environ[HEADER_TIMEOUT_ENV]) == 3.0
+    assert float(os.environ[BODY_TIMEOUT_ENV]) == 0.25
 
 
 @pytest.mark.parametrize(
@@ -64,6 +74,9 @@ def test_serve_runs_the_env_factory_under_uvicorn(monkeypatch: pytest.MonkeyPatc
         (["serve", "--workers", "0"], "argument --workers: must be a whole number of at least 1"),
         (["serve", "--heartbeat", "-1"], "argument --heartbeat: must be a positive number"),
         (["serve", "--heartbeat", "nan"], "argument --heartbeat: must be a positive number"),
+        (["serve", "--body-timeout", "0"], "argument --body-timeout: must be a positive number"),
+        (["serve", "--body-timeout", "inf"], "argument --body-timeout: must be a positive number"),
+        (["serve", "--header-timeout", "soon"], "argument --header-timeout: must be a positive"),
         (["serve", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
@@ -102,8 +115,9 @@ def test_python_m_agui_perf_serve_streams_a_run() -> None:
         "threadId": "t",
         "runId": "r",
         "messages": [],
-        # Half a second between the two chunks: far longer than the 0.05 s heartbeat.
-        "forwardedProps": {"workflow": "paced", "params": {"text_chunks": 2, "rate_per_s": 2}},
+        # Two half-second gaps between the chunks, ten heartbeats each. paced keeps an absolute
+        # schedule, so only a server stall that swallows both gaps would leave no ping.
+        "forwardedProps": {"workflow": "paced", "params": {"text_chunks": 3, "rate_per_s": 2}},
     }
     with running_command(args, port) as url, httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
@@ -114,6 +128,7 @@ def test_python_m_agui_perf_serve_streams_a_run() -> None:
     assert [e["type"] for e in received] == [
         "RUN_STARTED",
         "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_CONTENT",
         "TEXT_MESSAGE_END",

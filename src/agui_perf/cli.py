@@ -16,11 +16,14 @@ from agui_perf.gate.cli import add_gate_parser
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["SERVE_APP", "add_serve_parser", "build_parser", "main", "run_serve"]
+__all__ = ["SERVE_APP", "SERVE_HTTP", "add_serve_parser", "build_parser", "main", "run_serve"]
 
 #: The app factory uvicorn imports in each worker process (workers > 1 needs an import
 #: string, and one code path for any worker count keeps `serve` simple).
 SERVE_APP: Final = "agui_perf.stream.app:app_from_env"
+#: The HTTP protocol: uvicorn's h11 one plus a deadline for the request head, which uvicorn
+#: itself does not bound in time (see the module's docstring).
+SERVE_HTTP: Final = "agui_perf.stream.head_timeout:HeadTimeoutH11Protocol"
 
 #: Seconds uvicorn waits for open streams on shutdown before cancelling them: an SSE stream
 #: can be endless, and Ctrl-C / SIGTERM must still stop the server.
@@ -63,6 +66,22 @@ def add_serve_parser(
         metavar="S",
         help="seconds of silence before a `: ping` keep-alive comment (default: %(default)s)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds a connection has to send a complete request head, else it is closed "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds a request has to send its whole body, else it gets 408 and the "
+        "connection is closed (default: %(default)s)",
+    )
     parser.set_defaults(handler=run_serve)
     return parser
 
@@ -70,13 +89,18 @@ def add_serve_parser(
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from agui_perf.stream.app import HEARTBEAT_ENV
+    from agui_perf.stream.app import BODY_TIMEOUT_ENV, HEARTBEAT_ENV
+    from agui_perf.stream.head_timeout import HEADER_TIMEOUT_ENV
 
-    # Worker processes build the app from SERVE_APP, so settings travel by environment.
+    # Worker processes build the app from SERVE_APP (and the protocol from SERVE_HTTP), so
+    # settings travel by environment.
     os.environ[HEARTBEAT_ENV] = repr(args.heartbeat)
+    os.environ[BODY_TIMEOUT_ENV] = repr(args.body_timeout)
+    os.environ[HEADER_TIMEOUT_ENV] = repr(args.header_timeout)
     uvicorn.run(
         SERVE_APP,
         factory=True,
+        http=SERVE_HTTP,
         host=args.host,
         port=args.port,
         workers=args.workers,

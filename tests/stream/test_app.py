@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,13 @@ import orjson
 import pytest
 
 from agui_perf.stream import events as ev
-from agui_perf.stream.app import HEARTBEAT_ENV, app_from_env, create_app, parse_run_request
+from agui_perf.stream.app import (
+    BODY_TIMEOUT_ENV,
+    HEARTBEAT_ENV,
+    app_from_env,
+    create_app,
+    parse_run_request,
+)
 from agui_perf.stream.encoder import HEARTBEAT, encode_many
 from agui_perf.stream.response import AGENT_ERROR
 from agui_perf.stream.workflows import (
@@ -235,6 +242,7 @@ def test_invalid_input_is_422_naming_the_field(
 def test_body_over_the_limit_by_content_length_is_413(client: httpx.Client) -> None:
     response = client.post("/agent", json=run_input(state={"blob": _BIG}))
     assert response.status_code == 413
+    assert response.headers["connection"] == "close"  # The unread body is not waited for.
     assert response.json() == {
         "error": "body_too_large",
         "detail": f"Content-Length is {len(response.request.content)} bytes; "
@@ -252,6 +260,7 @@ def test_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
     response = client.post("/agent", content=chunks(), headers=_JSON)
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
+    assert response.headers["connection"] == "close"
     assert response.json() == {
         "error": "body_too_large",
         "detail": "body is over the limit of 4096 bytes",
@@ -301,13 +310,31 @@ def test_parse_accepts_what_the_sdk_sends() -> None:
     assert (run.thread_id, run.run_id, run.workflow) == ("t", "r", "burst")
 
 
-@pytest.mark.parametrize("kwargs", [{"max_body_bytes": 0}, {"heartbeat": 0.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_body_bytes": 0},
+        {"heartbeat": 0.0},
+        {"body_timeout": 0.0},
+        {"body_timeout": -1.0},
+        {"body_timeout": math.inf},
+    ],
+)
 def test_create_app_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         create_app(**kwargs)
 
 
-def test_app_from_env_refuses_a_bad_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(HEARTBEAT_ENV, "soon")
-    with pytest.raises(ValueError, match=f"{HEARTBEAT_ENV}='soon' is not a number of seconds"):
+@pytest.mark.parametrize("name", [HEARTBEAT_ENV, BODY_TIMEOUT_ENV])
+def test_app_from_env_refuses_a_bad_number(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "soon")
+    with pytest.raises(ValueError, match=f"{name}='soon' is not a number of seconds"):
+        app_from_env()
+
+
+def test_app_from_env_refuses_a_body_timeout_that_is_not_positive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(BODY_TIMEOUT_ENV, "0")
+    with pytest.raises(ValueError, match="body_timeout must be a positive number of seconds"):
         app_from_env()

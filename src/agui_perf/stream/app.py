@@ -7,6 +7,7 @@ core does not depend on the SDK at all.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from agui_perf.stream.workflows import WorkflowFactory
 
 __all__ = [
+    "BODY_TIMEOUT_ENV",
     "HEARTBEAT_ENV",
     "RequestError",
     "RunRequest",
@@ -40,6 +42,11 @@ __all__ = [
 #: Environment variable read by `app_from_env` (how `agui-perf serve --heartbeat` reaches
 #: uvicorn's worker processes, which build the app from an import string).
 HEARTBEAT_ENV: Final = "AGUI_PERF_HEARTBEAT"
+#: Likewise for `agui-perf serve --body-timeout`.
+BODY_TIMEOUT_ENV: Final = "AGUI_PERF_BODY_TIMEOUT"
+
+_DEFAULT_HEARTBEAT_S: Final = 15.0
+_DEFAULT_BODY_TIMEOUT_S: Final = 10.0
 
 _ROLES: Final = frozenset(
     {"developer", "system", "assistant", "user", "tool", "activity", "reasoning"}
@@ -50,15 +57,21 @@ _RESUME_STATUSES: Final = frozenset({"resolved", "cancelled"})
 class RequestError(Exception):
     """A request the app refuses: HTTP status, a stable error code and a detail naming the field."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(self, status: int, error: str, detail: str, *, close: bool = False) -> None:
         super().__init__(f"{error}: {detail}")
         self.status = status
         self.error = error
         self.detail = detail
+        #: Close the connection after the answer: the rest of the body was never read, and a
+        #: client that keeps sending it slowly must not keep the socket.
+        self.close = close
 
     def response(self) -> Response:
         body = orjson.dumps({"error": self.error, "detail": self.detail})
-        return Response(body, status_code=self.status, media_type="application/json")
+        headers = {"connection": "close"} if self.close else None
+        return Response(
+            body, status_code=self.status, headers=headers, media_type="application/json"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +88,26 @@ def create_app(
     *,
     workflows: Mapping[str, WorkflowFactory] = WORKFLOWS,
     max_body_bytes: int = 1_048_576,
-    heartbeat: float = 15.0,
+    heartbeat: float = _DEFAULT_HEARTBEAT_S,
+    body_timeout: float = _DEFAULT_BODY_TIMEOUT_S,
     strict: bool = False,
 ) -> Starlette:
-    """Build the app. `workflows` maps `forwardedProps.workflow` names to agents."""
+    """Build the app. `workflows` maps `forwardedProps.workflow` names to agents.
+
+    `body_timeout` is the total time allowed for reading a request body (a deadline, not an
+    idle timeout, so a body trickling in byte by byte is cut off too): past it the request
+    is answered 408 and the connection closed.
+    """
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes!r}")
     if not (heartbeat > 0 and math.isfinite(heartbeat)):
         raise ValueError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
+    if not (body_timeout > 0 and math.isfinite(body_timeout)):
+        raise ValueError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
 
     async def run_agent(request: Request) -> Response:
         try:
-            body = await read_body(request, max_body_bytes)
+            body = await read_body(request, max_body_bytes, body_timeout)
             run = parse_run_request(body, workflows)
         except RequestError as exc:
             return exc.response()
@@ -109,34 +130,60 @@ def create_app(
 
 def app_from_env() -> Starlette:
     """`create_app` configured from the environment: the factory `agui-perf serve` runs."""
-    raw = os.environ.get(HEARTBEAT_ENV)
+    return create_app(
+        heartbeat=_seconds_from_env(HEARTBEAT_ENV, _DEFAULT_HEARTBEAT_S),
+        body_timeout=_seconds_from_env(BODY_TIMEOUT_ENV, _DEFAULT_BODY_TIMEOUT_S),
+    )
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
     if raw is None:
-        return create_app()
+        return default
     try:
-        heartbeat = float(raw)
+        return float(raw)
     except ValueError:
-        raise ValueError(f"{HEARTBEAT_ENV}={raw!r} is not a number of seconds") from None
-    return create_app(heartbeat=heartbeat)
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 once it is known to exceed `limit` bytes.
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refused with 413 past `limit` bytes and with 408 past `timeout` s.
 
     Content-Length is checked first (cheap, before reading anything), and the streamed size
     too, because a chunked body has no Content-Length and a client may send more than it said.
+    Both refusals close the connection: the unread rest of the body is not waited for.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(
-            413, "body_too_large", f"Content-Length is {declared} bytes; the limit is {limit} bytes"
+            413,
+            "body_too_large",
+            f"Content-Length is {declared} bytes; the limit is {limit} bytes",
+            close=True,
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, "body_too_large", f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        # asyncio.timeout rather than anyio.fail_after: cheaper, and the core is asyncio-only.
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(
+                        413,
+                        "body_too_large",
+                        f"body is over the limit of {limit} bytes",
+                        close=True,
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(
+            408,
+            "body_timeout",
+            f"the request body was not complete after {timeout:g} s ({size} bytes arrived); "
+            f"send the whole body within {timeout:g} s of the headers",
+            close=True,
+        ) from None
     return b"".join(chunks)
 
 
