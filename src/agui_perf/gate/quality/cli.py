@@ -1,0 +1,543 @@
+"""`python -m agui_perf.gate.quality` (`nox -s verdict-quality`): the chain, top to bottom.
+
+1. options checked (bad input: one line, exit 2, before anything is copied or measured);
+2. the project at HEAD (a dirty tree is refused: the copies would not hold its changes);
+3. copies: one clone of HEAD per case, in one temporary folder removed at the end;
+4. the slowdown validated (function and benchmark exist), calibrated when sized by effect,
+   and written into each slowed copy;
+5. the true effect measured apart from the gate: unchanged and slowed copies side by side;
+6. the gate run on every case, cases interleaved round by round, each run's output kept;
+7. the tables: printed, and written as quality.md and quality.json under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agui_perf.gate.cli import GateArgumentParser, add_gate_parser, sigterm_interrupts
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.quality.cases import UNCHANGED, Case, plan_cases
+from agui_perf.gate.quality.copies import (
+    Copies,
+    GateRef,
+    dirty_paths,
+    gate_ref,
+    head_commit,
+    project,
+    slow_down,
+)
+from agui_perf.gate.quality.gate_runs import GateRun, gate_env, run_gate
+from agui_perf.gate.quality.inject import MAX_ITERATIONS, Target, Work, inject, module_file
+from agui_perf.gate.quality.measure import calibrate, collect_benchmarks, effects
+from agui_perf.gate.quality.progress import GATE_RUN, PROCESS, Progress
+from agui_perf.gate.quality.report import (
+    CaseResult,
+    Report,
+    benchmarks_table,
+    cases_table,
+    write_report,
+)
+from agui_perf.gate.quality.tally import tally
+from agui_perf.gate.runner import (
+    DEFAULT_OUT,
+    RunOptions,
+    Side,
+    format_duration,
+    keyword_filter,
+    run_interleaved,
+    run_process,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from agui_perf.gate.quality.measure import Calibration, Effect
+    from agui_perf.gate.results import ProcessRun
+    from agui_perf.gate.runner import Job
+
+__all__ = ["DEFAULT_QUALITY_OUT", "PROG", "Config", "main", "parse_config"]
+
+PROG = "python -m agui_perf.gate.quality"
+DEFAULT_QUALITY_OUT = Path(".perf") / "quality"
+_MAX_EFFECT = 5.0
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = text.replace("_", "").replace(",", "")
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low:,} to {high:,}, got {text!r}"
+            )
+        return int(value)
+
+    return parse
+
+
+def _effect(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= _MAX_EFFECT):
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction above 0 and at most {_MAX_EFFECT:g} (0.125 = 12.5 % slower), "
+            f"got {text!r}"
+        )
+    return value
+
+
+def _target(text: str) -> Target:
+    try:
+        return Target.parse(text)
+    except GateError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix(f"--inject {text!r} ")) from None
+
+
+def _parser() -> GateArgumentParser:
+    parser = GateArgumentParser(
+        prog=PROG,
+        description=(
+            "Measure the gate itself: run `agui-perf gate perf` several times on an unchanged "
+            "copy of the project (false alarms) and on copies slowed down on purpose "
+            "(detections), measure each slowdown's true effect apart from the gate, and "
+            "tabulate. Options for the gate runs go after `--` or in --gate-args."
+        ),
+    )
+    parser.add_argument(
+        "--runs", type=_whole(1, 100), default=5, metavar="N", help="gate runs per case (5)"
+    )
+    parser.add_argument(
+        "--inject",
+        type=_target,
+        metavar="MODULE:FUNCTION",
+        help="the function to slow down, e.g. agui_perf.stream.encoder:encode_many",
+    )
+    parser.add_argument(
+        "--work",
+        type=Work,
+        choices=list(Work),
+        default=Work.CPU,
+        help="cpu: a counting loop; alloc: the loop and a small list built per call (cpu)",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--effect",
+        type=_effect,
+        nargs="+",
+        metavar="F",
+        help="one slowed case per target effect on --benchmark, e.g. 0.125 0.05",
+    )
+    size.add_argument(
+        "--iterations",
+        type=_whole(1, MAX_ITERATIONS),
+        nargs="+",
+        metavar="K",
+        help="one slowed case per loop size (iterations per call)",
+    )
+    parser.add_argument(
+        "--benchmark",
+        metavar="NAME",
+        help="the benchmark --effect is sized on and the true effect is measured on",
+    )
+    parser.add_argument(
+        "--all-benchmarks",
+        action="store_true",
+        help="measure the true effect on every benchmark, not only --benchmark",
+    )
+    parser.add_argument(
+        "--no-unchanged",
+        dest="unchanged",
+        action="store_false",
+        help="leave out the unchanged (A/A) case",
+    )
+    parser.add_argument(
+        "--calibration-processes",
+        type=_whole(2, 100),
+        default=4,
+        metavar="N",
+        help="processes a side per calibration step (4)",
+    )
+    parser.add_argument(
+        "--effect-processes",
+        type=_whole(2, 100),
+        default=12,
+        metavar="N",
+        help="processes a side for the true effect (12)",
+    )
+    parser.add_argument(
+        "--gate-args",
+        default="",
+        metavar="'ARGS'",
+        help="options for every gate run, e.g. '--processes 8' (also after --)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_QUALITY_OUT,
+        metavar="DIR",
+        help="output folder (%(default)s)",
+    )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run although the project has uncommitted changes (the copies are of HEAD)",
+    )
+    return parser
+
+
+@dataclass(frozen=True)
+class Config:
+    runs: int
+    cases: tuple[Case, ...]
+    target: Target | None
+    work: Work
+    benchmark: str | None
+    all_benchmarks: bool
+    calibration_processes: int
+    effect_processes: int
+    gate_args: tuple[str, ...]
+    scale: float  # the gate runs' --scale, so that every measurement uses one workload size
+    keyword: str | None  # the gate runs' -k
+    ref_given: bool  # the gate args name --ref already
+    out: Path
+    allow_dirty: bool
+
+
+def _gate_options(parser: GateArgumentParser, args: Sequence[str]) -> argparse.Namespace:
+    """The gate's own parser checks the pass-through options (its errors: one line, exit 2)."""
+    root = argparse.ArgumentParser(prog="agui-perf", add_help=False)
+    add_gate_parser(root.add_subparsers(dest="command"))
+    options = root.parse_args(["gate", "perf", *args])
+    given_out = any(a == "--out" or a.startswith("--out=") for a in args)
+    if given_out or options.out != DEFAULT_OUT:
+        parser.error(
+            "the gate options must not set --out: every gate run writes its report to its "
+            "own folder under --out of verdict-quality"
+        )
+    return options
+
+
+def parse_config(argv: Sequence[str]) -> Config:
+    """The options, checked; argparse-style errors exit 2 with one line."""
+    argv = list(argv)
+    ours, passed = argv, []
+    if "--" in argv:
+        at = argv.index("--")
+        ours, passed = argv[:at], argv[at + 1 :]
+    parser = _parser()
+    args = parser.parse_args(ours)
+    try:
+        extra = shlex.split(args.gate_args)
+    except ValueError as err:
+        parser.error(f"argument --gate-args: {err} in {args.gate_args!r}")
+    gate_args = [*extra, *passed]
+    sized = args.effect or args.iterations
+    if args.inject is None and sized:
+        parser.error("--effect and --iterations size a slowdown: name the function with --inject")
+    if args.inject is not None and not sized:
+        parser.error("--inject needs a size: --effect F (with --benchmark) or --iterations K")
+    if args.effect and not args.benchmark:
+        parser.error("--effect is a target effect on a benchmark: name it with --benchmark")
+    if args.all_benchmarks and args.inject is None:
+        parser.error("--all-benchmarks measures the effect of a slowdown: add --inject")
+    for name, values in (("--effect", args.effect), ("--iterations", args.iterations)):
+        if values and len(set(values)) != len(values):
+            parser.error(f"{name} lists a value twice: {' '.join(map(str, values))}")
+    cases = plan_cases(
+        unchanged=args.unchanged,
+        work=args.work if args.inject else None,
+        effects=args.effect or (),
+        iterations=args.iterations or (),
+    )
+    if not cases:
+        parser.error("--no-unchanged leaves no case to run: add --inject with a size")
+    options = _gate_options(parser, gate_args)
+    return Config(
+        runs=args.runs,
+        cases=tuple(cases),
+        target=args.inject,
+        work=args.work,
+        benchmark=args.benchmark,
+        all_benchmarks=args.all_benchmarks,
+        calibration_processes=args.calibration_processes,
+        effect_processes=args.effect_processes,
+        gate_args=tuple(gate_args),
+        scale=options.scale,
+        keyword=options.keyword,
+        ref_given=options.ref is not None,
+        out=args.out,
+        allow_dirty=args.allow_dirty,
+    )
+
+
+# --- the chain ------------------------------------------------------------------------------
+
+
+def _fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+class _Harness:
+    """The state one run of the harness carries from step to step."""
+
+    def __init__(self, config: Config, progress: Progress, out: Path) -> None:
+        self.config = config
+        self.progress = progress
+        self.out = out
+
+    def launcher(self, stage: str, processes: int) -> Callable[[Job], int]:
+        def launch(job: Job) -> int:
+            self.progress.say(
+                f"{stage} · {job.side.revision} · process {job.round}/{processes} · "
+                f"{self.progress.left()}"
+            )
+            return self.progress.timed(PROCESS, lambda: run_process(job))
+
+        return launch
+
+    def interleaved(
+        self, sides: Sequence[Side], processes: int, keyword: str | None, stage: str, folder: str
+    ) -> dict[str, list[ProcessRun]]:
+        options = RunOptions(processes=processes, scale=self.config.scale, keyword=keyword)
+        return run_interleaved(
+            sides,
+            options,
+            self.out / "measure" / folder,
+            launcher=self.launcher(stage, processes),
+            progress=None,
+        )
+
+
+def _check_target(root: Path, target: Target) -> None:
+    """Fail now, not after minutes, if the function is not there."""
+    path = module_file(root, target.module)
+    text = path.read_text(encoding="utf-8")
+    inject(text, target.qualname, "pass\n", filename=path.relative_to(root).as_posix())
+
+
+def _check_benchmark(side: Side, config: Config) -> None:
+    names = collect_benchmarks(side, config.scale)
+    if config.benchmark is not None and config.benchmark not in names:
+        shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")
+        raise GateError(
+            f"unknown benchmark {config.benchmark!r} — the gate's benchmarks are: {shown or 'none'}"
+        )
+
+
+def _calibrate(
+    harness: _Harness, unchanged: Side, probe: Side, cases: Sequence[Case]
+) -> tuple[Calibration, list[Case]]:
+    config = harness.config
+    target, benchmark = config.target, config.benchmark
+    assert target is not None
+    assert benchmark is not None
+    processes = config.calibration_processes
+    steps = 0
+
+    def measure(iterations: int) -> float:
+        nonlocal steps
+        steps += 1
+        slow_down(probe.root, target, config.work, iterations)
+        harness.progress.plan(PROCESS, 2 * processes)
+        runs = harness.interleaved(
+            [unchanged, replace(probe, revision=f"{iterations:,} iterations")],
+            processes,
+            keyword_filter([benchmark]),
+            f"calibration step {steps}",
+            f"calibration-{steps:02d}",
+        )
+        measured = effects(runs, unchanged, [probe], [benchmark])[probe.label]
+        if benchmark not in measured:
+            raise GateError(
+                f"benchmark {benchmark!r} was collected but not measured — is it a benchmark "
+                "(does it use the benchmark fixture)?"
+            )
+        ratio = measured[benchmark].ratio
+        harness.progress.say(
+            f"calibration step {steps}: {iterations:,} iterations → "
+            f"{(ratio - 1) * 100:+.1f} % on {benchmark}"
+        )
+        return ratio
+
+    targets = [c.target_effect for c in cases if c.target_effect is not None]
+    calibration = calibrate(
+        targets, measure, describe=f"{config.work} work in {target} on {benchmark}"
+    )
+    sized = [
+        replace(c, iterations=calibration.iterations_for(c.target_effect))
+        if c.target_effect is not None
+        else c
+        for c in cases
+    ]
+    harness.progress.say(
+        "calibrated: "
+        + ", ".join(f"{c.label} → {c.iterations:,} iterations" for c in sized if c.slowed)
+    )
+    return calibration, sized
+
+
+def _true_effects(
+    harness: _Harness, unchanged: Side, slowed: dict[str, Side]
+) -> dict[str, dict[str, Effect]]:
+    config = harness.config
+    processes = config.effect_processes
+    sides = [unchanged, *slowed.values()]
+    if config.all_benchmarks:
+        keyword, names = config.keyword, None
+    else:
+        assert config.benchmark is not None
+        keyword, names = keyword_filter([config.benchmark]), [config.benchmark]
+    harness.progress.plan(PROCESS, len(sides) * processes)
+    runs = harness.interleaved(sides, processes, keyword, "true effect", "true-effect")
+    measured = effects(runs, unchanged, list(slowed.values()), names)
+    for case_id, by_name in measured.items():
+        if config.benchmark in by_name:
+            effect = by_name[config.benchmark]
+            low, high = effect.interval
+            harness.progress.say(
+                f"true effect · {slowed[case_id].revision}: {(effect.ratio - 1) * 100:+.1f} % "
+                f"({(low - 1) * 100:+.1f} … {(high - 1) * 100:+.1f} %) on {config.benchmark}"
+            )
+    return measured
+
+
+def _gate_runs(
+    harness: _Harness, roots: dict[str, Path], cases: Sequence[Case], gate_args: Sequence[str]
+) -> dict[str, list[GateRun]]:
+    config, progress = harness.config, harness.progress
+    env = gate_env()
+    total = config.runs * len(cases)
+    progress.plan(GATE_RUN, total)
+    done: dict[str, list[GateRun]] = {case.id: [] for case in cases}
+    number = 0
+    # Round by round, every case once a round: drift of the machine over the hour spreads
+    # over all cases instead of landing on whichever ran last.
+    for round_ in range(1, config.runs + 1):
+        for case in cases:
+            number += 1
+            progress.say(
+                f"gate run {number}/{total} · {case.label} ({round_}/{config.runs}) · "
+                f"{progress.left()}"
+            )
+            out = harness.out / "runs" / case.id / f"run-{round_:02d}"
+            run = run_gate(case.id, round_, roots[case.id], out, gate_args, env=env)
+            progress.done(GATE_RUN, run.wall_s)
+            done[case.id].append(run)
+            headline = run.verdict.get("headline") if run.verdict else None
+            said = run.error or (headline if isinstance(headline, str) else run.overall)
+            progress.say(
+                f"gate run {number}/{total} · {case.label}: exit {run.exit_code} in "
+                f"{format_duration(run.wall_s)} · {said}"
+            )
+            if run.error is not None and round_ == 1:
+                # The first run of a case failing is a setup problem, not noise: stop now
+                # rather than repeat it for an hour.
+                raise GateError(f"the gate failed on {case.label}: {run.error} — see {run.log}")
+    return done
+
+
+def run(config: Config, progress: Progress) -> Report:
+    """The whole chain; GateError for anything unusable."""
+    from agui_perf.gate.pipeline import baseline_file, prepare_out
+
+    root = Path.cwd()
+    repo = project(root)
+    head = head_commit(repo)
+    dirty = dirty_paths(repo)
+    if dirty and not config.allow_dirty:
+        raise GateError(
+            f"the project has uncommitted changes ({dirty[0].strip()}"
+            f"{f' and {len(dirty) - 1} more' if len(dirty) > 1 else ''}); the copies are made "
+            f"from HEAD ({head[:10]}) and would not contain them — commit them, or pass "
+            "--allow-dirty to measure HEAD anyway"
+        )
+    # Absolute: the benchmark processes and the gate runs work in the copies.
+    out = prepare_out(config.out).resolve()
+    for folder in ("runs", "measure"):
+        _fresh(out / folder)
+    harness = _Harness(config, progress, out)
+    _, baseline = baseline_file(root)
+    cases = list(config.cases)
+    with Copies(repo, head) as copies:
+        progress.say(f"copies of {head[:10]} in {copies.folder}")
+        roots = {UNCHANGED.id: copies.make(UNCHANGED.id)}
+        unchanged = Side(UNCHANGED.id, roots[UNCHANGED.id], "unchanged")
+        if config.ref_given:
+            ref = GateRef(None, "the accepted side is the --ref given")
+        else:
+            ref = gate_ref(unchanged.root, baseline, head)
+        progress.say(ref.reason)
+        gate_args = [*config.gate_args, *(["--ref", ref.ref] if ref.ref else [])]
+        calibration: Calibration | None = None
+        measured: dict[str, dict[str, Effect]] = {}
+        if config.target is not None:
+            _check_target(unchanged.root, config.target)
+            _check_benchmark(unchanged, config)
+            slowed_cases = [c for c in cases if c.slowed]
+            for case in slowed_cases:
+                roots[case.id] = copies.make(case.id)
+            sides = {c.id: Side(c.id, roots[c.id], c.label) for c in slowed_cases}
+            if any(c.target_effect is not None for c in slowed_cases):
+                calibration, cases = _calibrate(
+                    harness, unchanged, sides[slowed_cases[0].id], cases
+                )
+            for case in cases:
+                if case.slowed:
+                    assert case.work is not None
+                    assert case.iterations is not None
+                    slow_down(roots[case.id], config.target, case.work, case.iterations)
+            if config.benchmark is not None or config.all_benchmarks:
+                measured = _true_effects(harness, unchanged, sides)
+        runs = _gate_runs(harness, roots, cases, gate_args)
+    results = tuple(
+        CaseResult(c, tally(runs[c.id]), tuple(runs[c.id]), measured.get(c.id, {})) for c in cases
+    )
+    return Report(
+        head=head,
+        accepted=ref.reason,
+        gate_args=tuple(gate_args),
+        runs=config.runs,
+        cases=results,
+        inject=None if config.target is None else str(config.target),
+        benchmark=config.benchmark,
+        calibration=calibration,
+        effect_processes=config.effect_processes if measured else 0,
+        dirty=bool(dirty),
+    )
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_config(sys.argv[1:] if argv is None else argv)
+    progress = Progress()
+    try:
+        with sigterm_interrupts():
+            report = run(config, progress)
+            markdown, data = write_report(config.out, report)
+    except KeyboardInterrupt:
+        return _error("interrupted — the copies were removed; no report written")
+    except GateError as err:
+        return _error(str(err))
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        return _error(f"{err.strerror or err}{where} — fix it and run verdict-quality again")
+    print("\n".join(cases_table(report)))
+    print()
+    print("\n".join(benchmarks_table(report)))
+    print(f"\nreport: {markdown} and {data}")
+    return 0
