@@ -1,6 +1,7 @@
 """Nox sessions: the one entry point for people and CI alike.
 
-`nox` alone runs `tests` and `lint`; `perf`, `update-baseline` and `load` are asked for by name.
+`nox` alone runs `tests` and `lint`; `perf`, `update-baseline`, `load` and `verdict-quality`
+are asked for by name.
 """
 
 from __future__ import annotations
@@ -80,6 +81,18 @@ def update_baseline(session: nox.Session) -> None:
     """Measure the current code and replace baselines/<environment>.json (commit it)."""
     _install(session, "perf")
     _gate(session, "update-baseline")
+
+
+@nox.session(name="verdict-quality", default=False)
+def verdict_quality(session: nox.Session) -> None:
+    """Measure the gate itself: false alarms on unchanged code, detections of injected slowdowns.
+
+    `nox -s verdict-quality -- --runs 5 --inject MODULE:FUNCTION --effect 0.125 0.05
+    --benchmark NAME -- --processes 8` (`--help` lists the options). Runs `agui-perf gate perf`
+    in temporary clones of HEAD; tables in .perf/quality/. Exit 0 done, 2 unusable input.
+    """
+    _install(session, "perf")
+    _run_keeping_exit_2(session, "python", "-m", "agui_perf.gate.quality", *session.posargs)
 
 
 @nox.session(default=False)
