@@ -27,6 +27,7 @@ from agui_perf.gate.quality.cases import UNCHANGED, Case, plan_cases
 from agui_perf.gate.quality.copies import (
     Copies,
     GateRef,
+    Project,
     dirty_paths,
     gate_ref,
     head_commit,
@@ -35,7 +36,6 @@ from agui_perf.gate.quality.copies import (
 )
 from agui_perf.gate.quality.gate_runs import GateRun, gate_env, run_gate
 from agui_perf.gate.quality.inject import MAX_ITERATIONS, Target, Work, inject, module_file
-from agui_perf.gate.quality.measure import calibrate, collect_benchmarks, effects
 from agui_perf.gate.quality.progress import GATE_RUN, PROCESS, Progress
 from agui_perf.gate.quality.report import (
     CaseResult,
@@ -44,6 +44,7 @@ from agui_perf.gate.quality.report import (
     cases_table,
     write_report,
 )
+from agui_perf.gate.quality.suite import collect_benchmarks
 from agui_perf.gate.quality.tally import tally
 from agui_perf.gate.runner import (
     DEFAULT_OUT,
@@ -357,6 +358,8 @@ def _calibrate(
             f"calibration step {steps}",
             f"calibration-{steps:02d}",
         )
+        from agui_perf.gate.quality.measure import effects
+
         measured = effects(runs, unchanged, [probe], [benchmark])[probe.label]
         if benchmark not in measured:
             raise GateError(
@@ -369,6 +372,8 @@ def _calibrate(
             f"{(ratio - 1) * 100:+.1f} % on {benchmark}"
         )
         return ratio
+
+    from agui_perf.gate.quality.measure import calibrate
 
     targets = [c.target_effect for c in cases if c.target_effect is not None]
     calibration = calibrate(
@@ -400,6 +405,8 @@ def _true_effects(
         keyword, names = keyword_filter([config.benchmark]), [config.benchmark]
     harness.progress.plan(PROCESS, len(sides) * processes)
     runs = harness.interleaved(sides, processes, keyword, "true effect", "true-effect")
+    from agui_perf.gate.quality.measure import effects
+
     measured = effects(runs, unchanged, list(slowed.values()), names)
     for case_id, by_name in measured.items():
         if config.benchmark in by_name:
@@ -447,12 +454,9 @@ def _gate_runs(
     return done
 
 
-def run(config: Config, progress: Progress) -> Report:
-    """The whole chain; GateError for anything unusable."""
-    from agui_perf.gate.pipeline import baseline_file, prepare_out
-
-    root = Path.cwd()
-    repo = project(root)
+def _project(config: Config) -> tuple[Project, str, list[str]]:
+    """The repository, its HEAD, and what is uncommitted (refused unless --allow-dirty)."""
+    repo = project(Path.cwd())
     head = head_commit(repo)
     dirty = dirty_paths(repo)
     if dirty and not config.allow_dirty:
@@ -462,43 +466,76 @@ def run(config: Config, progress: Progress) -> Report:
             f"from HEAD ({head[:10]}) and would not contain them — commit them, or pass "
             "--allow-dirty to measure HEAD anyway"
         )
-    # Absolute: the benchmark processes and the gate runs work in the copies.
-    out = prepare_out(config.out).resolve()
-    for folder in ("runs", "measure"):
-        _fresh(out / folder)
-    harness = _Harness(config, progress, out)
+    return repo, head, dirty
+
+
+def _prepare_out(out: Path) -> Path:
+    """The output folder, writable, with fresh `runs/` and `measure/`; absolute, because the
+    benchmark processes and the gate runs work in the copies."""
+    from agui_perf.gate.pipeline import prepare_out
+
+    folder = prepare_out(out).resolve()
+    for name in ("runs", "measure"):
+        _fresh(folder / name)
+    return folder
+
+
+def _accepted_side(config: Config, root: Path, head: str) -> GateRef:
+    from agui_perf.gate.pipeline import baseline_file
+
+    if config.ref_given:
+        return GateRef(None, "the accepted side is the --ref given")
     _, baseline = baseline_file(root)
+    return gate_ref(root, baseline, head)
+
+
+def _slowdowns(
+    harness: _Harness, copies: Copies, unchanged: Side, roots: dict[str, Path]
+) -> tuple[list[Case], Calibration | None, dict[str, dict[str, Effect]]]:
+    """A copy per slowed case, sized (calibrated if asked by effect) and slowed down; the
+    true effects. Returns the cases with their iterations."""
+    config = harness.config
     cases = list(config.cases)
+    target = config.target
+    if target is None:
+        return cases, None, {}
+    slowed = [c for c in cases if c.slowed]
+    for case in slowed:
+        roots[case.id] = copies.make(case.id)
+    sides = {c.id: Side(c.id, roots[c.id], c.label) for c in slowed}
+    calibration = None
+    if any(c.target_effect is not None for c in slowed):
+        calibration, cases = _calibrate(harness, unchanged, sides[slowed[0].id], cases)
+    for case in cases:
+        if case.work is not None:
+            assert case.iterations is not None
+            slow_down(roots[case.id], target, case.work, case.iterations)
+    measured: dict[str, dict[str, Effect]] = {}
+    if config.benchmark is not None or config.all_benchmarks:
+        measured = _true_effects(harness, unchanged, sides)
+    return cases, calibration, measured
+
+
+def run(config: Config, progress: Progress) -> Report:
+    """The whole chain; GateError for anything unusable.
+
+    What can be checked in seconds is checked before the first measurement: the tree, the
+    function, the benchmark, the output folder.
+    """
+    repo, head, dirty = _project(config)
     with Copies(repo, head) as copies:
         progress.say(f"copies of {head[:10]} in {copies.folder}")
-        roots = {UNCHANGED.id: copies.make(UNCHANGED.id)}
-        unchanged = Side(UNCHANGED.id, roots[UNCHANGED.id], "unchanged")
-        if config.ref_given:
-            ref = GateRef(None, "the accepted side is the --ref given")
-        else:
-            ref = gate_ref(unchanged.root, baseline, head)
-        progress.say(ref.reason)
-        gate_args = [*config.gate_args, *(["--ref", ref.ref] if ref.ref else [])]
-        calibration: Calibration | None = None
-        measured: dict[str, dict[str, Effect]] = {}
+        unchanged = Side(UNCHANGED.id, copies.make(UNCHANGED.id), "unchanged")
         if config.target is not None:
             _check_target(unchanged.root, config.target)
+        if config.benchmark is not None:
             _check_benchmark(unchanged, config)
-            slowed_cases = [c for c in cases if c.slowed]
-            for case in slowed_cases:
-                roots[case.id] = copies.make(case.id)
-            sides = {c.id: Side(c.id, roots[c.id], c.label) for c in slowed_cases}
-            if any(c.target_effect is not None for c in slowed_cases):
-                calibration, cases = _calibrate(
-                    harness, unchanged, sides[slowed_cases[0].id], cases
-                )
-            for case in cases:
-                if case.slowed:
-                    assert case.work is not None
-                    assert case.iterations is not None
-                    slow_down(roots[case.id], config.target, case.work, case.iterations)
-            if config.benchmark is not None or config.all_benchmarks:
-                measured = _true_effects(harness, unchanged, sides)
+        harness = _Harness(config, progress, _prepare_out(config.out))
+        ref = _accepted_side(config, unchanged.root, head)
+        progress.say(ref.reason)
+        gate_args = [*config.gate_args, *(["--ref", ref.ref] if ref.ref else [])]
+        roots = {UNCHANGED.id: unchanged.root}
+        cases, calibration, measured = _slowdowns(harness, copies, unchanged, roots)
         runs = _gate_runs(harness, roots, cases, gate_args)
     results = tuple(
         CaseResult(c, tally(runs[c.id]), tuple(runs[c.id]), measured.get(c.id, {})) for c in cases

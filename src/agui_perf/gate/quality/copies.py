@@ -22,16 +22,15 @@ from typing import TYPE_CHECKING
 
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.quality.inject import inject, module_file, work_statement
-from agui_perf.gate.worktree import GIT_TIMEOUT, GitError, find_accepted, open_repository
 
 if TYPE_CHECKING:
     from agui_perf.gate.quality.inject import Target, Work
-    from agui_perf.gate.worktree import Repository
 
 __all__ = [
     "TEMP_PREFIX",
     "Copies",
     "GateRef",
+    "Project",
     "dirty_paths",
     "gate_ref",
     "head_commit",
@@ -41,6 +40,7 @@ __all__ = [
 
 #: Name prefix of the temporary folder that holds the copies.
 TEMP_PREFIX = "agui-perf-quality-"
+_GIT_TIMEOUT = 120.0
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -52,37 +52,49 @@ def _git(cwd: Path, *args: str) -> str:
             env=env,
             capture_output=True,
             text=True,
-            timeout=GIT_TIMEOUT,
+            timeout=_GIT_TIMEOUT,
             check=False,
         )
     except FileNotFoundError:
-        raise GitError("git is not installed (not found on PATH) — install git") from None
+        raise GateError("git is not installed (not found on PATH) — install git") from None
     except subprocess.TimeoutExpired:
-        raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT:g} s") from None
+        raise GateError(f"git {args[0]} did not finish within {_GIT_TIMEOUT:g} s") from None
     if done.returncode != 0:
         last = [line for line in done.stderr.splitlines() if line.strip()]
-        raise GitError(f"git {' '.join(args)} failed: {last[-1] if last else 'no message'}")
+        raise GateError(f"git {' '.join(args)} failed: {last[-1] if last else 'no message'}")
     return done.stdout
 
 
-def project(root: Path) -> Repository:
+@dataclass(frozen=True)
+class Project:
+    """The project root, the top of its git work tree, and the root relative to that top."""
+
+    root: Path
+    toplevel: Path
+    prefix: str
+
+
+def project(root: Path) -> Project:
     """The git repository of the project at `root`; GateError when there is none."""
-    repo = open_repository(root)
-    if isinstance(repo, str):
+    try:
+        shown = _git(root, "rev-parse", "--show-toplevel", "--show-prefix")
+    except GateError as err:
         raise GateError(
-            f"verdict-quality copies the project with git, but {repo} — run it in a clone"
-        )
-    return repo
+            f"verdict-quality copies the project with git, but {err} — run it in a git clone"
+        ) from None
+    lines = shown.splitlines()
+    prefix = lines[1].strip().rstrip("/") if len(lines) > 1 else ""
+    return Project(root=root, toplevel=Path(lines[0].strip()), prefix=prefix)
 
 
-def head_commit(repo: Repository) -> str:
+def head_commit(repo: Project) -> str:
     try:
         return _git(repo.root, "rev-parse", "--verify", "HEAD^{commit}").strip()
-    except GitError:
+    except GateError:
         raise GateError("the repository has no commit yet — commit the project first") from None
 
 
-def dirty_paths(repo: Repository) -> list[str]:
+def dirty_paths(repo: Project) -> list[str]:
     """`git status --porcelain` lines for the project: what a copy of HEAD would not contain."""
     status = _git(repo.root, "status", "--porcelain", "--untracked-files=normal", "--", ".")
     return [line for line in status.splitlines() if line.strip()]
@@ -105,6 +117,8 @@ def gate_ref(copy_root: Path, baseline: str, head: str) -> GateRef:
     run gets `--ref <HEAD>`, which changes only which commit is checked out as the accepted
     side; the measurement is the same.
     """
+    from agui_perf.gate.worktree import find_accepted
+
     accepted = find_accepted(copy_root, baseline)
     if not accepted.found or accepted.commit is None:
         return GateRef(head, f"--ref {head[:10]}: no accepted commit ({accepted.reason})")
@@ -112,7 +126,7 @@ def gate_ref(copy_root: Path, baseline: str, head: str) -> GateRef:
         return GateRef(None, f"accepted commit {head[:10]} is HEAD")
     try:
         _git(copy_root, "diff", "--quiet", accepted.commit, head, "--", ".", ":(exclude)baselines")
-    except GitError:
+    except GateError:
         return GateRef(
             head,
             f"--ref {head[:10]}: the accepted commit {accepted.commit[:10]} has other code than "
@@ -124,7 +138,7 @@ def gate_ref(copy_root: Path, baseline: str, head: str) -> GateRef:
 class Copies(contextlib.AbstractContextManager["Copies"]):
     """A temporary folder of clones of `repo` at `commit`; removed on exit, also on Ctrl-C."""
 
-    def __init__(self, repo: Repository, commit: str) -> None:
+    def __init__(self, repo: Project, commit: str) -> None:
         self.repo = repo
         self.commit = commit
         self.folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))

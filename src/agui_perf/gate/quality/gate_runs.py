@@ -87,16 +87,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         return
 
 
-def _last_error(log: Path) -> str:
+def _log_lines(log: Path) -> list[str]:
     try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = log.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return "no output"
-    errors = [line for line in lines if ": error: " in line]
-    if errors:
-        return errors[-1].strip()
-    shown = [line.strip() for line in lines if line.strip()]
-    return shown[-1] if shown else "no output"
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _error_line(log: Path) -> str | None:
+    """The gate's own one-line error (`agui-perf gate perf: error: …`), without its prefix."""
+    errors = [line for line in _log_lines(log) if ": error: " in line]
+    return errors[-1].split(": error: ", 1)[1] if errors else None
 
 
 def run_gate(
@@ -152,12 +154,16 @@ def read_verdict(out: Path, status: int) -> tuple[Mapping[str, object] | None, s
     try:
         parsed = load_json_file(path, origin=f"verdict '{path}'", hint=f"see {log}")
     except GateError as err:
-        return None, f"{_last_error(log)} ({err})"
+        lines = _log_lines(log)
+        last = f"; its last line: {lines[-1]}" if lines else ""
+        return None, _error_line(log) or f"{err}{last}"
     if not isinstance(parsed, dict):
         return None, f"verdict '{path}' is not a JSON object — see {log}"
     if status == 2 or parsed.get("overall") == "error":
         message = parsed.get("error")
-        return parsed, message if isinstance(message, str) and message else _last_error(log)
+        if isinstance(message, str) and message:
+            return parsed, message
+        return parsed, _error_line(log) or f"the gate ended with exit status {status} — see {log}"
     if status not in (0, 1):
         return parsed, f"the gate ended with exit status {status} — see {log}"
     return parsed, None

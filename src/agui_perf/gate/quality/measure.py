@@ -8,17 +8,16 @@ slower), with the gate's percentile bootstrap interval and the ratio of the raw 
 
 Calibration turns a target effect on one benchmark into loop iterations. The cost of the loop
 grows linearly with its iterations (same loop, more turns), so effect ≈ slope · iterations:
-probe with growing iteration counts until the effect clearly shows, then aim at the largest
-target with the slope fitted so far (least squares through the origin, which the largest
-counts dominate) and measure again. Every target then gets iterations = target / slope, so a
-5 % case is the 12.5 % case's loop scaled by 0.4 rather than a noisier estimate of its own.
+probe with iteration counts growing eightfold until the effect clearly shows, then aim at the
+largest target from the last step and measure again until one lands within a quarter of it.
+The slope comes from the largest loops measured (least squares through the origin), where the
+effect stands furthest above the noise. Every target then gets iterations = target / slope, so
+a 5 % case is the 12.5 % case's loop scaled by 0.4 rather than a noisier estimate of its own.
 """
 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,14 +25,7 @@ from agui_perf.gate.calibration import reference_calibration
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.quality.inject import MAX_ITERATIONS
 from agui_perf.gate.results import merge_processes
-from agui_perf.gate.runner import (
-    CALIBRATION_PLUGIN,
-    EXIT_NO_TESTS,
-    REFERENCE_DESELECT,
-    RunOptions,
-    job_env,
-    merge_side,
-)
+from agui_perf.gate.runner import merge_side
 from agui_perf.gate.stats import bootstrap_ratio_interval, ratio_of_medians
 
 if TYPE_CHECKING:
@@ -48,7 +40,6 @@ __all__ = [
     "Effect",
     "Step",
     "calibrate",
-    "collect_benchmarks",
     "effects",
     "fit_slope",
 ]
@@ -57,8 +48,8 @@ __all__ = [
 MIN_MEASURABLE = 0.02
 _START = 64
 _GROWTH = 8
-#: Aiming steps after the probes; the second only when the first landed far from the target.
-_AIMS = 2
+#: Aiming steps after the probes, each only while the last one landed far from the target.
+_AIMS = 3
 _CLOSE_ENOUGH = 0.25  # relative distance of a measured effect from its target
 
 
@@ -120,14 +111,19 @@ def calibrate(
             )
         iterations = min(iterations * _GROWTH, MAX_ITERATIONS)
     for _ in range(_AIMS):
-        slope = fit_slope(steps)
-        if not slope > 0:
+        last = steps[-1]
+        if abs(last.effect - largest) <= _CLOSE_ENOUGH * largest:
             break
-        aim = _clamp(largest / slope)
+        # Aim from the last step alone (a secant): an early probe's noise must not keep
+        # pulling the estimate. At most a factor of 8 a step, as in the probes.
+        factor = largest / last.effect if last.effect > 0 else _GROWTH
+        aim = _clamp(last.iterations * min(max(factor, 1.0 / _GROWTH), _GROWTH))
+        if aim == last.iterations:
+            break
         steps.append(Step(aim, measure(aim)))
-        if abs(steps[-1].effect - largest) <= _CLOSE_ENOUGH * largest:
-            break
-    slope = fit_slope(steps)
+    # The slope from the largest loops, where the effect stands furthest above the noise.
+    top = max(s.iterations for s in steps)
+    slope = fit_slope([s for s in steps if 2 * s.iterations >= top])
     if not (math.isfinite(slope) and slope > 0):
         raise GateError(
             f"{describe}: the calibration measured no consistent slowdown "
@@ -180,49 +176,3 @@ def effects(
             for name in wanted
         }
     return out
-
-
-def collect_benchmarks(
-    side: Side, scale: float, keyword: str | None = None, *, timeout: float = 300.0
-) -> list[str]:
-    """The names of the benchmarks the gate would run in `side` (pytest --collect-only).
-
-    Names as pytest-benchmark writes them: the test name with its parameters.
-    """
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(side.benchmarks),
-        f"--rootdir={side.root}",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--collect-only",
-        "-m",
-        REFERENCE_DESELECT,
-        "-p",
-        CALIBRATION_PLUGIN,
-        *(["-k", keyword] if keyword else []),
-    ]
-    env = job_env(side, RunOptions(processes=1, scale=scale))
-    try:
-        done = subprocess.run(
-            command,
-            cwd=side.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise GateError(f"collecting the benchmarks took over {timeout:g} s") from None
-    if done.returncode not in (0, EXIT_NO_TESTS):
-        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-        raise GateError(
-            f"collecting the benchmarks of {side.root} failed (pytest exit {done.returncode}): "
-            f"{lines[-1] if lines else 'no output'}"
-        )
-    return [line.rsplit("::", 1)[1] for line in done.stdout.splitlines() if "::" in line]

@@ -50,7 +50,7 @@ class Progress:
                 total += count * statistics.fmean(self.durations[kind])
             else:
                 untimed.append(f"{count} {kind}{'' if count == 1 else 's'}")
-        if untimed and not total:
+        if not any(self.durations.values()) or (untimed and not total):
             return "estimating time left"
         text = f"~{format_duration(total)} left"
         return text + (f" + {', '.join(untimed)} not timed yet" if untimed else "")
