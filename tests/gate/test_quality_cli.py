@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,26 +21,29 @@ from tests.gate.test_gate_cli import gate_env
 from tests.gate.test_pipeline import BASELINE, toy_repo, write_toy
 from tests.gate.test_worktree import commit_all, git
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 TIMEOUT = 300.0
 
 
-def quality_env(tmp: Path) -> dict[str, str]:
+def quality_env(tmp: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The gate's test environment, with the temporary copies in a folder the test watches."""
     tmp.mkdir(exist_ok=True)
-    return gate_env({"TMPDIR": str(tmp)})
+    return gate_env({"TMPDIR": str(tmp), **(extra or {})})
 
 
 def run_quality(
-    root: Path, tmp: Path, *args: str, timeout: float = TIMEOUT
+    root: Path, tmp: Path, *args: str, extra: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agui_perf.gate.quality", *args],
         cwd=root,
-        env=quality_env(tmp),
+        env=quality_env(tmp, extra),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=TIMEOUT,
         check=False,
     )
 
@@ -239,6 +243,21 @@ def test_a_dirty_tree_is_refused_and_outside_git_too(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert error_line(done.stderr).startswith("verdict-quality copies the project with git, but")
     assert list(tmp.iterdir()) == []
+
+
+def test_a_gate_run_that_fails_stops_the_harness(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    tmp = tmp_path / "tmp"
+    done = run_quality(root, tmp, "--", "--processes", "2", extra={"TOY_CRASH": "1"})
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    log = root / ".perf" / "quality" / "runs" / "unchanged" / "run-01" / "gate.log"
+    assert line.startswith("the gate failed on unchanged (A/A): benchmark process 1 of the")
+    assert "ZeroDivisionError: toy benchmark crashed" in line
+    assert line.endswith(f"— see {log.resolve()}")
+    assert "[perf] timing round 1/2" in log.read_text()
+    assert not (root / ".perf" / "quality" / "quality.json").exists()
+    assert_nothing_left(root, tmp)
 
 
 # --- the real thing, end to end -------------------------------------------------------------

@@ -339,6 +339,10 @@ def _check_benchmark(side: Side, config: Config) -> None:
 def _calibrate(
     harness: _Harness, unchanged: Side, probe: Side, cases: Sequence[Case]
 ) -> tuple[Calibration, list[Case]]:
+    # The statistics stack (numpy, scipy) loads only once there is something to measure, so
+    # that bad input is reported within a second (the same for the pipeline further down).
+    from agui_perf.gate.quality.measure import calibrate, effects
+
     config = harness.config
     target, benchmark = config.target, config.benchmark
     assert target is not None
@@ -358,8 +362,6 @@ def _calibrate(
             f"calibration step {steps}",
             f"calibration-{steps:02d}",
         )
-        from agui_perf.gate.quality.measure import effects
-
         measured = effects(runs, unchanged, [probe], [benchmark])[probe.label]
         if benchmark not in measured:
             raise GateError(
@@ -372,8 +374,6 @@ def _calibrate(
             f"{(ratio - 1) * 100:+.1f} % on {benchmark}"
         )
         return ratio
-
-    from agui_perf.gate.quality.measure import calibrate
 
     targets = [c.target_effect for c in cases if c.target_effect is not None]
     calibration = calibrate(
@@ -395,6 +395,8 @@ def _calibrate(
 def _true_effects(
     harness: _Harness, unchanged: Side, slowed: dict[str, Side]
 ) -> dict[str, dict[str, Effect]]:
+    from agui_perf.gate.quality.measure import effects
+
     config = harness.config
     processes = config.effect_processes
     sides = [unchanged, *slowed.values()]
@@ -405,8 +407,6 @@ def _true_effects(
         keyword, names = keyword_filter([config.benchmark]), [config.benchmark]
     harness.progress.plan(PROCESS, len(sides) * processes)
     runs = harness.interleaved(sides, processes, keyword, "true effect", "true-effect")
-    from agui_perf.gate.quality.measure import effects
-
     measured = effects(runs, unchanged, list(slowed.values()), names)
     for case_id, by_name in measured.items():
         if config.benchmark in by_name:
