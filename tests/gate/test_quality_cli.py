@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.quality.cli import PROG, parse_config
 from agui_perf.gate.quality.copies import TEMP_PREFIX, gate_ref
 from agui_perf.gate.quality.inject import Work
+from agui_perf.gate.quality.options import PROG, parse_config
 from tests.gate.test_gate_cli import gate_env
 from tests.gate.test_pipeline import BASELINE, toy_repo, write_toy
 from tests.gate.test_worktree import commit_all, git
