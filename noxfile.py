@@ -1,6 +1,7 @@
 """Nox sessions: the one entry point for people and CI alike.
 
-`nox` alone runs `tests` and `lint`; `perf`, `update-baseline` and `load` are asked for by name.
+`nox` alone runs `tests` and `lint`; `perf`, `update-baseline`, `load` and `verdict-quality`
+are asked for by name.
 """
 
 from __future__ import annotations
@@ -46,14 +47,18 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")
 
 
-def _run_keeping_exit_2(session: nox.Session, *args: str) -> None:
+def _run_keeping_exit_2(
+    session: nox.Session, *args: str, interrupt_timeout: float | None = 0.3
+) -> None:
     """`session.run(*args)`, but an exit status 2 (usage/unusable input) stays 2.
 
     nox turns every failed command into exit status 1, which would make "unusable input"
     look like "regression". SystemExit is not an Exception, so nox lets it through as is.
+    `interrupt_timeout`: seconds nox waits after Ctrl-C before it terminates the command
+    (nox's default, 0.3, then 0.2 more before it kills it).
     """
     try:
-        session.run(*args)
+        session.run(*args, interrupt_timeout=interrupt_timeout)
     except nox.command.CommandFailed as failed:
         if failed.return_code == 2:
             raise SystemExit(2) from None
@@ -80,6 +85,22 @@ def update_baseline(session: nox.Session) -> None:
     """Measure the current code and replace baselines/<environment>.json (commit it)."""
     _install(session, "perf")
     _gate(session, "update-baseline")
+
+
+@nox.session(name="verdict-quality", default=False)
+def verdict_quality(session: nox.Session) -> None:
+    """Measure the gate itself: false alarms on unchanged code, detections of injected slowdowns.
+
+    `nox -s verdict-quality -- --runs 5 --inject MODULE:FUNCTION --effect 0.125 0.05
+    --benchmark NAME -- --processes 8` (`--help` lists the options). Runs `agui-perf gate perf`
+    in temporary clones of HEAD; tables in .perf/quality/. Exit 0 done, 2 unusable input.
+    """
+    _install(session, "perf")
+    # After Ctrl-C the harness stops a gate run (which stops its own benchmark processes)
+    # and removes its copies: seconds, not nox's half second before it kills the command.
+    _run_keeping_exit_2(
+        session, "python", "-m", "agui_perf.gate.quality", *session.posargs, interrupt_timeout=120
+    )
 
 
 @nox.session(default=False)
