@@ -13,6 +13,8 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+#: Seconds nox waits after Ctrl-C for a gate or load run to stop what it started.
+GATE_STOP_GRACE_S = 60.0
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "gate") -> None:
@@ -66,8 +68,22 @@ def _run_keeping_exit_2(
 
 
 def _gate(session: nox.Session, command: str) -> None:
-    """Run `agui-perf gate <command>` with the posargs."""
-    _run_keeping_exit_2(session, "python", "-m", "agui_perf", "gate", command, *session.posargs)
+    """Run `agui-perf gate <command>` with the posargs.
+
+    After Ctrl-C the gate stops its benchmark processes (each a process group with servers of
+    its own) and removes the accepted commit's worktree: nox's default half second before it
+    kills the command would cut that short and leave both behind.
+    """
+    _run_keeping_exit_2(
+        session,
+        "python",
+        "-m",
+        "agui_perf",
+        "gate",
+        command,
+        *session.posargs,
+        interrupt_timeout=GATE_STOP_GRACE_S,
+    )
 
 
 @nox.session(default=False)
@@ -122,4 +138,12 @@ def load(session: nox.Session) -> None:
     Reports and verdict in .perf/load/; exit 0 pass, 1 budget breach, 2 unusable/usage.
     """
     _install(session, "load", extras="")
-    _run_keeping_exit_2(session, "python", "-m", "tests.load.run", *session.posargs)
+    # Ctrl-C: the run stops Locust's master, its workers and the servers it started.
+    _run_keeping_exit_2(
+        session,
+        "python",
+        "-m",
+        "tests.load.run",
+        *session.posargs,
+        interrupt_timeout=GATE_STOP_GRACE_S,
+    )
