@@ -30,6 +30,7 @@ from agui_perf.gate.counts import (
     Tools,
     count_command,
     count_sides,
+    count_targets,
     find_tools,
     read_dumps,
 )
@@ -255,12 +256,12 @@ TOOLS = Tools(valgrind="/usr/bin/valgrind", version="valgrind-3.19.0", setarch="
 
 def test_the_command_counts_only_the_selected_cpu_bound_benchmarks(tmp_path: Path) -> None:
     options = RunOptions(processes=1, keyword="encode", python="/venv/bin/python")
-    command = count_command(TOOLS, tmp_path, options, calls=20)
+    command = count_command(TOOLS, tmp_path, options, calls=20, targets=["tests/benchmarks/t.py"])
     # ASLR off, then callgrind with instrumentation off until the plugin starts it.
     assert command[:3] == ["/usr/bin/setarch", command[1], "-R"]
     assert command[3:6] == ["/usr/bin/valgrind", "--tool=callgrind", "--instr-atstart=no"]
     assert command[6] == f"--callgrind-out-file={tmp_path}/callgrind.out.%p"
-    assert command[7:11] == ["/venv/bin/python", "-s", "-m", "pytest"]
+    assert command[7:12] == ["/venv/bin/python", "-s", "-m", "pytest", "tests/benchmarks/t.py"]
     assert command[15:17] == ["-m", "cpu_bound and (not reference)"]
     for blocked in ("no:benchmark", "no:codspeed", "no:hypothesispytest"):
         assert blocked in command
@@ -270,6 +271,27 @@ def test_the_command_counts_only_the_selected_cpu_bound_benchmarks(tmp_path: Pat
     no_setarch = count_command(Tools("/v", "v", None), tmp_path, RunOptions(processes=1), calls=5)
     assert no_setarch[0] == "/v"
     assert "-k" not in no_setarch
+    assert "tests/benchmarks" in no_setarch  # by default, the whole folder
+
+
+def test_only_the_benchmark_files_that_name_the_marker_are_collected(tmp_path: Path) -> None:
+    bench = tmp_path / "tests" / "benchmarks"
+    (bench / "sub").mkdir(parents=True)
+    (bench / "test_a.py").write_text("@pytest.mark.cpu_bound\ndef test_a(benchmark): ...\n")
+    (bench / "test_b.py").write_text("def test_b(benchmark): ...\n")
+    (bench / "sub" / "test_c.py").write_text("pytestmark = pytest.mark.cpu_bound\n")
+    (bench / "helpers.py").write_text("SIZE = 3\n")
+    assert count_targets(tmp_path) == [
+        "tests/benchmarks/sub/test_c.py",
+        "tests/benchmarks/test_a.py",
+    ]
+    # A conftest (or helper) that names it may mark any test: then the whole folder.
+    (bench / "conftest.py").write_text("def pytest_collection_modifyitems(items): 'cpu_bound'\n")
+    assert count_targets(tmp_path) == ["tests/benchmarks"]
+    for path in bench.rglob("*.py"):
+        path.write_text("def test_x(benchmark): ...\n")
+    assert count_targets(tmp_path) == []
+    assert count_targets(tmp_path / "nowhere") == []
 
 
 def test_without_valgrind_counts_are_unavailable_not_an_error(

@@ -57,6 +57,10 @@ WARMUP_CALLS: Final = 10
 _DEFAULT_CALLS: Final = 20
 
 
+def _nothing() -> None:
+    return None
+
+
 class _Hooks:
     """pytest-codspeed's client requests, or no-ops where its module cannot be loaded."""
 
@@ -69,23 +73,21 @@ class _Hooks:
             native = None
         self._native: Any = native
         self._instance: Any = None
+        # The C functions themselves, as pytest-codspeed binds them: a Python wrapper's frame
+        # would be counted (its return after START, its call before STOP) in every window.
+        self.start: Callable[[], object] = _nothing
+        self.stop: Callable[[], object] = _nothing
         if native is not None:
             self._instance = native.instrument_hooks_init()
             # Its benchmark markers off: the plugin issues START and STOP itself, right around
             # the calls, and uses the library only for them and for the dump.
             native.instrument_hooks_set_feature(native.FEATURE_DISABLE_CALLGRIND_MARKERS, True)
+            self.start = native.callgrind_start_instrumentation
+            self.stop = native.callgrind_stop_instrumentation
 
     @property
     def available(self) -> bool:
         return self._native is not None and self._instance is not None
-
-    def start(self) -> None:
-        if self.available:
-            self._native.callgrind_start_instrumentation()
-
-    def stop(self) -> None:
-        if self.available:
-            self._native.callgrind_stop_instrumentation()
 
     def dump(self, label: str) -> None:
         if self.available:
@@ -170,7 +172,8 @@ class CountingBenchmark:
         if self._used:
             raise RuntimeError(f"{self.name}: the benchmark fixture can only be used once")
         self._used = True
-        hooks, calls = self._recorder.hooks, self._recorder.calls
+        start, stop = self._recorder.hooks.start, self._recorder.hooks.stop
+        calls = range(self._recorder.calls)
         result: Any = None
         for _ in range(WARMUP_CALLS):
             call_args, call_kwargs = arguments()
@@ -184,20 +187,20 @@ class CountingBenchmark:
         gc.freeze()
         if fresh_arguments or teardown is not None:
             # setup/teardown run between the calls, outside the counted window.
-            for _ in range(calls):
+            for _ in calls:
                 call_args, call_kwargs = arguments()
-                hooks.start()
+                start()
                 result = target(*call_args, **call_kwargs)
-                hooks.stop()
+                stop()
                 if teardown is not None:
                     teardown(*call_args, **call_kwargs)
         else:
             call_args, call_kwargs = arguments()
-            hooks.start()
-            for _ in range(calls):
+            start()
+            for _ in calls:
                 result = target(*call_args, **call_kwargs)
-            hooks.stop()
-        self._recorder.record(self.name, calls)
+            stop()
+        self._recorder.record(self.name, len(calls))
         return result
 
 
