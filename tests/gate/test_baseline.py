@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agui_perf.gate.baseline import (
+    NOT_IN_BASELINE,
     Baseline,
     DiffRow,
     baseline_path,
@@ -18,7 +19,7 @@ from agui_perf.gate.baseline import (
     write_baseline,
 )
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import AllocationSite, Results
+from agui_perf.gate.results import AllocationSite, CountResult, Counts, Results
 from tests.gate.test_results import make_env, make_memory, make_results
 
 if TYPE_CHECKING:
@@ -27,12 +28,20 @@ if TYPE_CHECKING:
 KEY = "linux-x86_64-cpython3.11"
 
 
+COUNTS = Counts(
+    benchmarks={"test_encode": CountResult("test_encode", instructions=4_397_621, calls=20)},
+    tool="valgrind-3.19.0",
+    missing=None,
+)
+
+
 def sample_results() -> Results:
-    return make_results(
+    results = make_results(
         {"test_encode": [1.0, 1.2, 1.1], "test_app": [0.002, 0.0021]},
         [make_memory("stream", 2_000_000, 9000, [AllocationSite("a.py:1", "f", 100, 2)])],
         extra_info={"test_app": {"latency_p95_ms": 12.5, "events_per_s": 900}},
     )
+    return dataclasses.replace(results, counts=COUNTS)
 
 
 def stripped(results: Results) -> Results:
@@ -59,12 +68,17 @@ def test_file_is_pretty_sorted_and_stable(tmp_path: Path) -> None:
     assert text.endswith("}\n")
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
     obj = json.loads(text)
-    assert obj["schema_version"] == 1
+    assert obj["schema_version"] == 2
     assert obj["environment_key"] == KEY
     assert obj["benchmarks"]["test_encode"]["samples"] == [1.0, 1.2, 1.1]
     assert obj["benchmarks"]["test_encode"]["median"] == 1.1
     assert "rounds" not in obj["benchmarks"]["test_encode"]
     assert obj["memory"]["stream"]["peak_bytes"] == 2_000_000
+    assert obj["counts"] == {
+        "tool": "valgrind-3.19.0",
+        "missing": None,
+        "benchmarks": {"test_encode": {"instructions": 4_397_621, "calls": 20}},
+    }
     write_baseline(path, read_baseline(path, expected_key=KEY).results)
     assert path.read_text() == text
 
@@ -140,6 +154,17 @@ def _bench_doc(**changes: object) -> dict[str, object]:
     return doc
 
 
+def _counts_doc(drop: str = "", **changes: object) -> dict[str, object]:
+    doc = baseline_to_json(sample_results())
+    counts = doc["counts"]
+    assert isinstance(counts, dict)
+    entry = counts["benchmarks"]["test_encode"]
+    entry.update(changes)
+    if drop:
+        del entry[drop]
+    return doc
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -147,7 +172,7 @@ def _bench_doc(**changes: object) -> dict[str, object]:
         ("{not json", "is not valid JSON"),
         ('{"schema_version": NaN}', "holds a non-finite number NaN"),
         ("[1, 2]", "should be a JSON object, found an array"),
-        (_doc(schema_version=3), "has schema version 3; this gate reads version 1"),
+        (_doc(schema_version=3), "has schema version 3; this gate reads version 1 or 2"),
         (_doc(schema_version="1"), "field 'schema_version' should be an integer"),
         ({"schema_version": 1}, "has no field 'environment_key'"),
         (_doc(benchmarks=[]), "field 'benchmarks' should be a JSON object"),
@@ -156,6 +181,12 @@ def _bench_doc(**changes: object) -> dict[str, object]:
         (_bench_doc(samples=[]), "has no samples"),
         (_bench_doc(median=2.0), "has median 2.0 but its samples have median 1.1"),
         (_bench_doc(summary={"median": 1.0}), "summary has no field 'iqr'"),
+        (_doc(counts=[]), "field 'counts' should be a JSON object"),
+        (_counts_doc(instructions=0), "instruction count 'test_encode' field 'instructions'"),
+        (_counts_doc(calls=None), "instruction count 'test_encode' field 'calls'"),
+        (_counts_doc(drop="calls"), "instruction count 'test_encode' has no field 'calls'"),
+        (_doc(counts={"tool": "v", "missing": 3, "benchmarks": {}}), "field 'missing' is 3"),
+        (_doc(counts={"missing": None, "benchmarks": {}}), "counts has no field 'tool'"),
     ],
 )
 def test_malformed_baselines(tmp_path: Path, content: object, message: str) -> None:
@@ -173,7 +204,7 @@ def test_schema_version_message_is_the_documented_one(tmp_path: Path) -> None:
     with pytest.raises(GateError) as err:
         read_baseline(path, expected_key=KEY)
     assert str(err.value) == (
-        f"baseline '{path}' has schema version 3; this gate reads version 1 "
+        f"baseline '{path}' has schema version 3; this gate reads version 1 or 2 "
         "— run nox -s update-baseline"
     )
 
@@ -213,9 +244,75 @@ def test_diff_baselines(tmp_path: Path) -> None:
         DiffRow("test_new", "median s", None, 0.5, None),
         DiffRow("stream", "peak bytes", 2_000_000, 2_100_000, pytest.approx(5.0)),  # type: ignore[arg-type]
         DiffRow("stream", "allocations", 9000, 9000, 0.0),
+        # `new` was not counted: the stored count leaves the file.
+        DiffRow("test_encode", "instructions/call", 219_881.05, None, None),
     ]
 
 
 def test_diff_against_nothing() -> None:
     rows = diff_baselines(None, make_results({"a": [1.0]}))
     assert rows == [DiffRow("a", "median s", None, 1.0, None)]
+
+
+# --- schema version 2: instruction counts ----------------------------------------------------
+
+
+def test_a_version_1_baseline_is_read_with_its_counts_not_in_the_baseline(tmp_path: Path) -> None:
+    """A file written before instruction counts existed: still read, counts reported missing."""
+    doc = baseline_to_json(sample_results())
+    del doc["counts"]
+    doc["schema_version"] = 1
+    path = _write(tmp_path, doc)
+    read = read_baseline(path, expected_key=KEY)
+    assert read.results.counts == Counts(missing=NOT_IN_BASELINE)
+    assert read.results.counts.missing == "not in the baseline"
+    # Everything else is as it was written.
+    assert read.results.benchmarks == stripped(sample_results()).benchmarks
+    assert read.results.memory == sample_results().memory
+
+
+def test_a_version_1_baseline_ignores_a_counts_field(tmp_path: Path) -> None:
+    # Version 1 had no counts; whatever a hand edit put there is not trusted as version 2 data.
+    doc = baseline_to_json(sample_results())
+    doc["schema_version"] = 1
+    read = read_baseline(_write(tmp_path, doc), expected_key=KEY)
+    assert read.results.counts.missing == NOT_IN_BASELINE
+    assert not read.results.counts.benchmarks
+
+
+def test_counts_round_trip_including_why_they_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    missing = dataclasses.replace(sample_results(), counts=Counts(missing="valgrind not found"))
+    assert read_baseline(write_baseline(path, missing).path, expected_key=KEY).results.counts == (
+        Counts(missing="valgrind not found")
+    )
+    written = write_baseline(path, sample_results())
+    assert read_baseline(path, expected_key=KEY).results.counts == COUNTS == written.results.counts
+
+
+def test_a_count_stored_under_another_name_is_refused(tmp_path: Path) -> None:
+    renamed = Counts(
+        benchmarks={"a": CountResult("b", instructions=10, calls=1)}, tool="v", missing=None
+    )
+    with pytest.raises(GateError, match="instruction count 'a' is stored as 'b'"):
+        write_baseline(tmp_path / "b.json", dataclasses.replace(sample_results(), counts=renamed))
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_diff_shows_instructions_per_call(tmp_path: Path) -> None:
+    old = write_baseline(tmp_path / "b.json", sample_results())
+    more = Counts(
+        benchmarks={
+            "test_encode": CountResult("test_encode", instructions=4_485_573, calls=20),
+            "test_new": CountResult("test_new", instructions=900, calls=10),
+        },
+        tool="valgrind-3.19.0",
+        missing=None,
+    )
+    rows = diff_baselines(old, dataclasses.replace(sample_results(), counts=more))
+    counted = [row for row in rows if row.metric == "instructions/call"]
+    two_percent: float = pytest.approx(2.0, rel=1e-4)  # type: ignore[assignment]
+    assert counted == [
+        DiffRow("test_encode", "instructions/call", 219_881.05, 224_278.65, two_percent),
+        DiffRow("test_new", "instructions/call", None, 90.0, None),
+    ]

@@ -31,6 +31,7 @@ from agui_perf.gate.pipeline import (
     perf,
     update_baseline,
 )
+from agui_perf.gate.results import Counts
 from agui_perf.gate.verdict import AcceptedState, Overall, decide
 from tests.gate.test_results import make_memory, make_results, pb_doc, pb_entry
 from tests.gate.test_worktree import commit_all, git, init_repo
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
+    from agui_perf.gate.counts import CountRequest
     from agui_perf.gate.results import MemoryResult, Results
     from agui_perf.gate.runner import Job, Side
     from agui_perf.gate.verdict import Verdict
@@ -181,10 +183,16 @@ class Fake:
     def report(self, verdict: Verdict, out: Path, current: Results | None) -> None:
         self.reports.append((verdict, out, current))
 
+    def counts(self, request: CountRequest) -> dict[str, Counts]:
+        # No cpu_bound benchmark in the toy: counted, nothing (tests/gate/test_counts_pipeline.py
+        # covers the counts stage).
+        return {side.label: Counts(tool="fake", missing=None) for side in request.sides}
+
     def hooks(self, env: Mapping[str, str] | None = None) -> Hooks:
         return Hooks(
             launcher=self.launch,
             memory=self.memory,
+            counts=self.counts,
             write_report=self.report,
             progress=self.progress,
             env=env or {},

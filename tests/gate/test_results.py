@@ -364,7 +364,7 @@ def test_results_round_trip() -> None:
     )
     obj = results_to_json(results)
     assert results_from_json(json.loads(json.dumps(obj))) == results
-    assert obj["schema_version"] == 1
+    assert obj["schema_version"] == 2
 
 
 def _broken(path: Sequence[str], value: object) -> dict[str, object]:

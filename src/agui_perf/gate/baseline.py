@@ -4,7 +4,7 @@ One JSON file per environment key (`baselines/linux-x86_64-cpython3.11.json`), p
 with sorted keys so that its diff is what a reviewer reads when a change is accepted::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "environment_key": "linux-x86_64-cpython3.11",
       "source": {"commit": str, "tree_hash": str, "dirty": bool},
       "environment": {fingerprint, see gate.environment},
@@ -14,8 +14,13 @@ with sorted keys so that its diff is what a reviewer reads when a change is acce
                    "summary": {"median", "iqr", "mean", "min", "max", "stddev", "rounds"},
                    "extra_info": {...}}
       },
-      "memory": {"<scenario>": {"peak_bytes", "total_allocations", "leaked_bytes", "top_sites"}}
+      "memory": {"<scenario>": {"peak_bytes", "total_allocations", "leaked_bytes", "top_sites"}},
+      "counts": {"tool": "valgrind-3.19.0", "missing": null,
+                 "benchmarks": {"<name>": {"instructions": int, "calls": int}}}
     }
+
+Version 1 files (written before instruction counts) are still read; their counts are "not in
+the baseline", which the verdict reports as such instead of refusing the file.
 
 Per-round times are left out: they would make every update a wall of changed numbers. The
 file is written atomically and only from a complete, valid Results; a failure leaves the old
@@ -43,6 +48,8 @@ from agui_perf.gate.results import (
     benchmark_extra_info,
     check_complete,
     check_schema_version,
+    counts_from_json,
+    counts_to_json,
     memory_from_json,
     memory_to_json,
     samples_from_json,
@@ -54,6 +61,7 @@ from agui_perf.gate.results import (
 
 __all__ = [
     "BASELINE_HINT",
+    "NOT_IN_BASELINE",
     "Baseline",
     "DiffRow",
     "baseline_from_json",
@@ -65,6 +73,8 @@ __all__ = [
 ]
 
 BASELINE_HINT = "run nox -s update-baseline"
+#: Why a version-1 baseline has no instruction counts (the verdict quotes it).
+NOT_IN_BASELINE = "not in the baseline"
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ def baseline_to_json(results: Results) -> dict[str, object]:
             for name, bench in sorted(results.benchmarks.items())
         },
         "memory": {name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
+        "counts": counts_to_json(results.counts),
     }
 
 
@@ -124,7 +135,7 @@ def baseline_from_json(
 ) -> Baseline:
     reader = Reader(origin, BASELINE_HINT)
     data = reader.mapping(obj, "")
-    check_schema_version(reader, data)
+    version = check_schema_version(reader, data)
     key = reader.string(data, "environment_key", "")
     environment = environment_from_json(reader.field(data, "environment", ""), reader)
     if environment_key(environment) != key:
@@ -148,6 +159,7 @@ def baseline_from_json(
         memory={
             name: memory_from_json(name, value, reader) for name, value in sorted(memory.items())
         },
+        counts=counts_from_json(reader, data, version, absent=NOT_IN_BASELINE),
     )
     return Baseline(path=path, environment_key=key, results=results)
 
@@ -188,7 +200,7 @@ class DiffRow:
     """One line of the update-baseline printout."""
 
     name: str  # benchmark name, or memory scenario
-    metric: str  # "median s", "peak bytes", "allocations"
+    metric: str  # "median s", "peak bytes", "allocations", "instructions/call"
     old: float | None  # None: new
     new: float | None  # None: removed
     pct: float | None  # (new - old) / old * 100; None when either side is absent
@@ -200,7 +212,7 @@ def _row(name: str, metric: str, old: float | None, new: float | None) -> DiffRo
 
 
 def diff_baselines(old: Baseline | Results | None, new: Baseline | Results) -> list[DiffRow]:
-    """Per benchmark and memory scenario: old value, new value, change in percent."""
+    """Per benchmark, memory scenario and instruction count: old value, new value, change in %."""
     before = old.results if isinstance(old, Baseline) else old
     after = new.results if isinstance(new, Baseline) else new
     rows: list[DiffRow] = []
@@ -220,6 +232,17 @@ def diff_baselines(old: Baseline | Results | None, new: Baseline | Results) -> l
                 "allocations",
                 om.total_allocations if om else None,
                 nm.total_allocations if nm else None,
+            )
+        )
+    old_counts = before.counts.benchmarks if before else {}
+    for name in sorted(set(old_counts) | set(after.counts.benchmarks)):
+        oc, nc = old_counts.get(name), after.counts.benchmarks.get(name)
+        rows.append(
+            _row(
+                name,
+                "instructions/call",
+                oc.per_call if oc else None,
+                nc.per_call if nc else None,
             )
         )
     return rows

@@ -248,7 +248,7 @@ def _format_value(metric: str, value: float | None) -> str:
 
     if metric == "peak bytes":
         return format_bytes(value)
-    if metric == "allocations":
+    if metric in ("allocations", "instructions/call"):
         return format_count(value)
     return format_duration(value)
 

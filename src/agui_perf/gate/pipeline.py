@@ -10,7 +10,9 @@
  4. timing: both sides in fresh processes, interleaved A B A B (`runner`), the accepted side
     from a worktree (`worktree`); without an accepted commit only the current side, against
     the stored numbers (advisory);
- 5. memory: one memray run per scenario and side (`memory`);
+ 5. memory: one memray run per scenario and side (`memory`); at the same time, instruction
+    counts: each side's `cpu_bound` benchmarks once under callgrind (`counts`), both sides at
+    once (memory and counts are deterministic, so sharing the cores changes neither);
  6. compare; benchmarks the first pass cannot settle (`compare.needs_extension`) get one
     extension of fresh processes, pooled with the first pass and decided once (`compare.extend`);
  7. budgets on the current run alone; the verdict; the report; GitHub Actions outputs.
@@ -28,11 +30,14 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from agui_perf.gate import counts as count_runs
 from agui_perf.gate import memory as memory_runs
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate.baseline import (
@@ -55,12 +60,14 @@ from agui_perf.gate.compare import (
     needs_extension,
 )
 from agui_perf.gate.config import Settings, load_settings
+from agui_perf.gate.count_compare import CountsComparison, CountState, compare_counts
 from agui_perf.gate.environment import current_environment, environment_key
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report import github
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.write import write_report
 from agui_perf.gate.results import (
+    Counts,
     Results,
     Source,
     load_memory,
@@ -107,6 +114,7 @@ __all__ = [
     "baseline_file",
     "gate_settings",
     "github_annotations",
+    "measure_counts",
     "measure_memory",
     "min_processes",
     "perf",
@@ -144,12 +152,17 @@ def _memory_default(side: Side, out: Path, progress: TextIO | None) -> dict[str,
     return measure_memory(side, out, progress)
 
 
+def _counts_default(request: count_runs.CountRequest) -> dict[str, Counts]:
+    return measure_counts(request)
+
+
 @dataclass(frozen=True)
 class Hooks:
     """The process boundaries of the chain (tests inject fakes)."""
 
     launcher: Launcher = run_process
     memory: Callable[[Side, Path, TextIO | None], Mapping[str, MemoryResult]] = _memory_default
+    counts: Callable[[count_runs.CountRequest], Mapping[str, Counts]] = _counts_default
     write_report: Callable[[Verdict, Path, Results | None], object] = _write_report_default
     progress: TextIO | None = field(default_factory=lambda: sys.stderr)
     env: Mapping[str, str] | None = None  # None: os.environ
@@ -281,6 +294,52 @@ def measure_memory(side: Side, out: Path, progress: TextIO | None) -> dict[str, 
     }
 
 
+def measure_counts(request: count_runs.CountRequest) -> dict[str, Counts]:
+    """Every side's instruction counts; "not measured" with the reason where valgrind is missing."""
+    try:
+        return count_runs.count_sides(request)
+    except count_runs.CountsUnavailable as err:
+        _say(request.progress, f"{PROGRESS_PREFIX} instruction counts: not measured ({err})")
+        return {side.label: Counts(missing=str(err)) for side in request.sides}
+
+
+def _memory_and_counts(
+    sides: Sequence[Side], run_options: RunOptions, run_dir: Path, hooks: Hooks
+) -> tuple[dict[str, dict[str, MemoryResult]], Mapping[str, Counts]]:
+    """Memory, side by side, while the counts of all sides run in the background.
+
+    Both are deterministic, so running them together costs neither its exactness; the timing
+    stage is over by now. If memory fails, the count runs are stopped before the error goes on.
+    """
+    cancel = threading.Event()
+    request = count_runs.CountRequest(
+        sides=sides,
+        options=run_options,
+        out_dir=run_dir / "counts",
+        progress=hooks.progress,
+        cancel=cancel,
+    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="counts") as pool:
+        counting = pool.submit(hooks.counts, request)
+        try:
+            memory = {
+                side.label: dict(
+                    hooks.memory(side, run_dir / "memory" / side.label, hooks.progress)
+                )
+                for side in sides
+            }
+            counts = counting.result()
+        except BaseException:
+            # Ctrl-C or a failed stage: the pool's exit waits for the thread, which stops
+            # its valgrind processes as soon as it sees this.
+            cancel.set()
+            raise
+    missing = [side.label for side in sides if side.label not in counts]
+    if missing:
+        raise GateError(f"instruction counts returned nothing for the {missing[0]} side")
+    return memory, counts
+
+
 def _require_benchmarks(benchmarks: Mapping[str, BenchmarkResult], keyword: str | None) -> None:
     if benchmarks:
         return
@@ -301,12 +360,13 @@ def _measure_current_only(
     runs = hooks.timing([side], run_options, run_dir / "timing")
     benchmarks = merge_side(side, runs[side.label])
     _require_benchmarks(benchmarks, run_options.keyword)
-    memory = hooks.memory(side, run_dir / "memory" / side.label, hooks.progress)
+    memory, counts = _memory_and_counts([side], run_options, run_dir, hooks)
     return Results(
         source=working_source(side.root),
         environment=environment,
         benchmarks=benchmarks,
-        memory=dict(memory),
+        memory=memory[side.label],
+        counts=counts[side.label],
     )
 
 
@@ -326,17 +386,21 @@ def _measure_both(
     reference = reference_calibration([*runs[accepted.label], *runs[current.label]])
     current_benchmarks = merge_side(current, runs[current.label], reference=reference)
     _require_benchmarks(current_benchmarks, run_options.keyword)
+    accepted_benchmarks = merge_side(accepted, runs[accepted.label], reference=reference)
+    memory, counts = _memory_and_counts(sides, run_options, run_dir, hooks)
     base = Results(
         source=accepted_source,
         environment=environment,
-        benchmarks=merge_side(accepted, runs[accepted.label], reference=reference),
-        memory=dict(hooks.memory(accepted, run_dir / "memory" / accepted.label, hooks.progress)),
+        benchmarks=accepted_benchmarks,
+        memory=memory[accepted.label],
+        counts=counts[accepted.label],
     )
     cur = Results(
         source=working_source(current.root),
         environment=environment,
         benchmarks=current_benchmarks,
-        memory=dict(hooks.memory(current, run_dir / "memory" / current.label, hooks.progress)),
+        memory=memory[current.label],
+        counts=counts[current.label],
     )
     comparison = compare(base, cur, settings, accepted_found=True)
     names = needs_extension(comparison)
@@ -427,12 +491,23 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
         reference = stored.results if stored else replace(current, benchmarks={}, memory={})
         comparison = compare(reference, current, settings, accepted_found=False)
 
+    counts = _compare_counts(baseline_results, current, settings, accepted.found)
     budgets = check_budgets(current, settings.budgets)
-    verdict = decide(comparison, budgets, accepted, settings)
+    verdict = decide(comparison, budgets, accepted, settings, counts=counts)
     _write_results(out, current, baseline_results)
     hooks.write_report(verdict, out, current)
     publish_github(verdict, out, hooks.env)
     return verdict
+
+
+def _compare_counts(
+    baseline: Results | None, current: Results, settings: Settings, accepted_found: bool
+) -> CountsComparison:
+    # Without a baseline at all, the current counts are new (not "unchanged" against themselves).
+    reference = baseline or replace(current, counts=replace(current.counts, benchmarks={}))
+    return compare_counts(
+        reference, current, settings, accepted_found=accepted_found and baseline is not None
+    )
 
 
 def _write_results(out: Path, current: Results, accepted: Results | None) -> None:
@@ -483,6 +558,18 @@ def github_annotations(verdict: Verdict) -> list[github.Annotation]:
                     f"{peak}{allocs} (tolerance {mem.tolerance * 100:g} %)",
                 )
             )
+    for row in verdict.counts.rows if verdict.counts else ():
+        if row.state in (CountState.REGRESSION, CountState.SLOWER):
+            change = "" if row.change is None else f"{row.change * 100:+.2f} % "
+            failing = row.state is CountState.REGRESSION
+            items.append(
+                github.Annotation(
+                    "error" if failing else "warning",
+                    f"Instruction count {'regression' if failing else 'slower'}: {row.benchmark}",
+                    f"{change}instructions per call (minimum effect {row.min_effect * 100:g} %, "
+                    f"repeatability {row.repeatability * 100:g} %)",
+                )
+            )
     items.extend(
         github.Annotation(
             "error",
@@ -518,6 +605,7 @@ def _outputs(verdict: Verdict) -> dict[str, str]:
         "regressions": str(sum(b.state is State.REGRESSION and not b.advisory for b in benchmarks)),
         "improvements": str(sum(b.state is State.IMPROVEMENT for b in benchmarks)),
         "memory-regressions": str(sum(m.state is MemoryState.REGRESSION for m in verdict.memory)),
+        "count-regressions": str(len(verdict.counts.regressions) if verdict.counts else 0),
         "budget-breaches": str(sum(b.status is BudgetStatus.FAIL for b in verdict.budgets)),
     }
 
@@ -596,7 +684,11 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
             for name, bench in previous.results.benchmarks.items()
             if name not in measured.benchmarks
         }
-    results = replace(measured, benchmarks=dict(sorted({**kept, **measured.benchmarks}.items())))
+    results = replace(
+        measured,
+        benchmarks=dict(sorted({**kept, **measured.benchmarks}.items())),
+        counts=_kept_counts(previous, measured, options.keyword),
+    )
     _write_results(out, results, None)
     written = write_baseline(path, results)
     return BaselineUpdate(
@@ -606,6 +698,22 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
         previous_note=note,
         kept=sorted(kept),
     )
+
+
+def _kept_counts(previous: Baseline | None, measured: Results, keyword: str | None) -> Counts:
+    """The measured counts, plus (under -k) the previous ones of benchmarks not re-counted.
+
+    Only counts of the same valgrind are kept: two tools' counts in one file would compare
+    as a change the next time.
+    """
+    counts = measured.counts
+    if not keyword or previous is None or counts.missing is not None:
+        return counts
+    old = previous.results.counts
+    if old.missing is not None or old.tool != counts.tool:
+        return counts
+    merged = {**old.benchmarks, **counts.benchmarks}
+    return replace(counts, benchmarks=dict(sorted(merged.items())))
 
 
 def _say(progress: TextIO | None, line: str) -> None:

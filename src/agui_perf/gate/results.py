@@ -1,8 +1,9 @@
 """One normalized, schema-versioned Results format per side (accepted code, current code).
 
-Inputs are pytest-benchmark `--benchmark-json` files (one per fresh process) and the memray
-scenario objects written by `gate/memory.py`. Everything that comes in is validated here, once;
-every defect is a `GateError` that names the file and the problem.
+Inputs are pytest-benchmark `--benchmark-json` files (one per fresh process), the memray
+scenario objects written by `gate/memory.py` and the instruction counts of `gate/counts.py`.
+Everything that comes in is validated here, once; every defect is a `GateError` that names
+the file and the problem.
 
 How a crash shows up, and what this module does about it:
 
@@ -16,10 +17,11 @@ How a crash shows up, and what this module does about it:
 - `stats.rounds` of 0, an empty or inconsistent `stats.data`, NaN/Infinity (Python's json writes
   them), negative times, or a median of 0 (the timer could not resolve it): rejected.
 
-Results JSON (`results_to_json` / `results_from_json`), schema_version 1::
+Results JSON (`results_to_json` / `results_from_json`), schema_version 2 (version 1, written
+before instruction counts, is still read: its counts are "not in the file")::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "source": {"commit": str, "tree_hash": str, "dirty": bool},
       "environment": {see agui_perf.gate.environment.environment_to_json},
       "benchmarks": {
@@ -35,6 +37,11 @@ Results JSON (`results_to_json` / `results_from_json`), schema_version 1::
         "<scenario>": {"peak_bytes": int, "total_allocations": int, "leaked_bytes": int,
                        "top_sites": [{"location": "file.py:12", "function": str,
                                       "bytes": int, "allocations": int}, ...]}, ...
+      },
+      "counts": {                               # callgrind instruction counts (version 2)
+        "tool": "valgrind-3.19.0",              # "" when not counted
+        "missing": str | null,                  # why not counted ("valgrind not found")
+        "benchmarks": {"<name>": {"instructions": int >= 1, "calls": int >= 1}, ...}
       }
     }
 
@@ -58,10 +65,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
+    "COUNTS_SCHEMA_VERSION",
+    "NOT_COUNTED",
+    "READABLE_SCHEMA_VERSIONS",
     "RESULTS_HINT",
     "SCHEMA_VERSION",
     "AllocationSite",
     "BenchmarkResult",
+    "CountResult",
+    "Counts",
     "MemoryResult",
     "ProcessBenchmark",
     "ProcessRun",
@@ -72,6 +84,8 @@ __all__ = [
     "benchmark_extra_info",
     "check_complete",
     "check_schema_version",
+    "counts_from_json",
+    "counts_to_json",
     "load_memory",
     "load_pytest_benchmark",
     "memory_from_json",
@@ -87,7 +101,11 @@ __all__ = [
     "summary_to_json",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this gate reads: 1 has no instruction counts (read as "not in the file").
+READABLE_SCHEMA_VERSIONS = (1, 2)
+#: The first version with instruction counts.
+COUNTS_SCHEMA_VERSION = 2
 RESULTS_HINT = "re-run the measurement (nox -s perf)"
 
 Scalar = int | float | str
@@ -162,6 +180,35 @@ class MemoryResult:
     top_sites: tuple[AllocationSite, ...] = ()
 
 
+#: `Counts.missing` of a side nobody counted (e.g. Results built by hand).
+NOT_COUNTED = "not measured"
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """One benchmark's callgrind instruction count (Ir) over `calls` calls of its target."""
+
+    benchmark: str
+    instructions: int
+    calls: int
+
+    @property
+    def per_call(self) -> float:
+        return self.instructions / self.calls
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One side's instruction counts, or why it has none (`missing`, e.g. "valgrind not found").
+
+    `tool` names the counter ("valgrind-3.19.0"): counts from two versions are not comparable.
+    """
+
+    benchmarks: Mapping[str, CountResult] = field(default_factory=dict)
+    tool: str = ""
+    missing: str | None = NOT_COUNTED
+
+
 @dataclass(frozen=True)
 class Results:
     source: Source
@@ -169,6 +216,7 @@ class Results:
     benchmarks: Mapping[str, BenchmarkResult]
     memory: Mapping[str, MemoryResult] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    counts: Counts = field(default_factory=Counts)
 
 
 def summarize(values: Sequence[float]) -> Summary:
@@ -396,6 +444,45 @@ def memory_to_json(result: MemoryResult) -> dict[str, object]:
     }
 
 
+# --- instruction counts -----------------------------------------------------------------------
+
+
+def counts_to_json(counts: Counts) -> dict[str, object]:
+    return {
+        "tool": counts.tool,
+        "missing": counts.missing,
+        "benchmarks": {
+            name: {"instructions": count.instructions, "calls": count.calls}
+            for name, count in sorted(counts.benchmarks.items())
+        },
+    }
+
+
+def counts_from_json(
+    reader: Reader, data: Mapping[str, object], version: int, *, absent: str
+) -> Counts:
+    """The "counts" of a document of schema `version`; before version 2 they are `absent`."""
+    if version < COUNTS_SCHEMA_VERSION:
+        return Counts(missing=absent)
+    counts = reader.sub(data, "counts", "")
+    missing = counts.get("missing")
+    if missing is not None and not isinstance(missing, str):
+        raise reader.error("counts", f"field 'missing' is {missing!r}; expected a string or null")
+    benchmarks: dict[str, CountResult] = {}
+    for name, raw in sorted(reader.sub(counts, "benchmarks", "counts").items()):
+        where = f"instruction count {name!r}"
+        entry = reader.mapping(raw, where)
+        benchmarks[name] = CountResult(
+            benchmark=name,
+            # Zero instructions means callgrind counted nothing: a broken run, not a fast one.
+            instructions=reader.integer(entry, "instructions", where, minimum=1),
+            calls=reader.integer(entry, "calls", where, minimum=1),
+        )
+    return Counts(
+        benchmarks=benchmarks, tool=reader.string(counts, "tool", "counts"), missing=missing
+    )
+
+
 # --- Results JSON -----------------------------------------------------------------------------
 
 
@@ -430,15 +517,17 @@ def results_to_json(results: Results) -> dict[str, object]:
             for name, bench in sorted(results.benchmarks.items())
         },
         "memory": {name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
+        "counts": counts_to_json(results.counts),
     }
 
 
-def check_schema_version(reader: Reader, data: Mapping[str, object]) -> None:
+def check_schema_version(reader: Reader, data: Mapping[str, object]) -> int:
+    """The document's schema version, if this gate reads it (else a GateError naming both)."""
     version = reader.integer(data, "schema_version", "", minimum=0)
-    if version != SCHEMA_VERSION:
-        raise reader.error(
-            "", f"has schema version {version}; this gate reads version {SCHEMA_VERSION}"
-        )
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = " or ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
+        raise reader.error("", f"has schema version {version}; this gate reads version {readable}")
+    return version
 
 
 def source_from_json(reader: Reader, obj: object) -> Source:
@@ -511,7 +600,7 @@ def _benchmark_from_json(reader: Reader, name: str, obj: object) -> BenchmarkRes
 def results_from_json(obj: object, *, origin: str = "results", hint: str = RESULTS_HINT) -> Results:
     reader = Reader(origin, hint)
     data = reader.mapping(obj, "")
-    check_schema_version(reader, data)
+    version = check_schema_version(reader, data)
     benchmarks = reader.sub(data, "benchmarks", "")
     memory = reader.sub(data, "memory", "")
     return Results(
@@ -525,6 +614,9 @@ def results_from_json(obj: object, *, origin: str = "results", hint: str = RESUL
             name: memory_from_json(name, value, reader) for name, value in sorted(memory.items())
         },
         schema_version=SCHEMA_VERSION,
+        counts=counts_from_json(
+            reader, data, version, absent=f"not in the results file (schema version {version})"
+        ),
     )
 
 
@@ -543,3 +635,8 @@ def check_complete(results: Results, *, origin: str = "results") -> None:
     for name, mem in results.memory.items():
         if name != mem.scenario:
             raise GateError(f"{origin}: memory scenario {name!r} is stored as {mem.scenario!r}")
+    for name, count in results.counts.benchmarks.items():
+        if name != count.benchmark:
+            raise GateError(
+                f"{origin}: instruction count {name!r} is stored as {count.benchmark!r}"
+            )

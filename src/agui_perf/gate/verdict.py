@@ -4,7 +4,7 @@ The exit code is derived here and nowhere else (nox's `Status` does the same):
   0  pass: unchanged, improvement, slower, faster, inconclusive, new, removed (and advisory
      timing states)
   1  fail: a timing regression (measured here, decided on the pooled processes), a memory
-     regression, a budget breach
+     regression, an instruction-count regression, a budget breach
   2  error: unusable input or a usage error
 
 `verdict.json` schema 2 (1 had no `rule`, no bounds, spread or detectable change per row, and
@@ -36,6 +36,7 @@ from agui_perf.gate.stats import ESTIMATOR_NAME, SPREAD_NAME, TEST_NAME
 
 if TYPE_CHECKING:
     from agui_perf.gate.config import Settings
+    from agui_perf.gate.count_compare import CountComparison, CountsComparison
     from agui_perf.gate.errors import GateError
     from agui_perf.gate.results import MemoryResult
 
@@ -81,6 +82,7 @@ class Verdict:
     accepted: AcceptedState | None
     settings: Settings | None
     error: str | None = None
+    counts: CountsComparison | None = None  # None: not part of this run (e.g. an error)
 
     @property
     def benchmarks(self) -> tuple[BenchmarkComparison, ...]:
@@ -108,6 +110,7 @@ class Verdict:
             "benchmarks": [_benchmark_json(b) for b in self.benchmarks],
             "memory": [_memory_json(m) for m in self.memory],
             "budgets": [_budget_json(b) for b in self.budgets],
+            "counts": _counts_json(self.counts),
         }
 
 
@@ -124,8 +127,10 @@ def decide(
     budgets: tuple[BudgetCheck, ...],
     accepted: AcceptedState,
     settings: Settings,
+    counts: CountsComparison | None = None,
 ) -> Verdict:
-    """The overall verdict from a (final, extended) comparison and the budget matrix."""
+    """The overall verdict from a (final, extended) comparison, the instruction counts and
+    the budget matrix."""
     timing = comparison.timing_regressions
     memory = comparison.memory_regressions
     breached = [b for b in budgets if b.status is BudgetStatus.FAIL]
@@ -140,6 +145,7 @@ def decide(
             + ", ".join(m.scenario for m in memory[:3])
             + ")"
         )
+    problems += _count_problems(counts)
     if breached:
         problems.append(
             f"{_count(len(breached), 'budget breach')} ("
@@ -151,6 +157,7 @@ def decide(
         overall, headline = Overall.FAIL, "FAIL: " + "; ".join(problems)
     else:
         overall, headline = Overall.PASS, "PASS: " + _summary(comparison)
+    headline += _count_note(counts)
     if not accepted.found:
         headline += (
             f" — accepted commit not found ({accepted.reason or 'unknown reason'}): "
@@ -163,7 +170,33 @@ def decide(
         budgets=budgets,
         accepted=accepted,
         settings=settings,
+        counts=counts,
     )
+
+
+def _count_problems(counts: CountsComparison | None) -> list[str]:
+    regressions = counts.regressions if counts else ()
+    if not regressions:
+        return []
+    shown = ", ".join(f"{r.benchmark} {_change(r.change)}" for r in regressions[:3])
+    more = f", +{len(regressions) - 3} more" if len(regressions) > 3 else ""
+    return [f"{_count(len(regressions), 'instruction-count regression')} ({shown}{more})"]
+
+
+def _count_note(counts: CountsComparison | None) -> str:
+    """What the headline says about counts that do not fail: missing, or slower (a warning)."""
+    if counts is None:
+        return ""
+    if not counts.measured or counts.reason:
+        return f"; {counts.summary()}"
+    slower = counts.warnings
+    if slower:
+        return f"; instruction counts: {len(slower)} slower (a warning, not a failure)"
+    return ""
+
+
+def _change(change: float | None) -> str:
+    return "" if change is None else f"{change * 100:+.1f} %"
 
 
 def _summary(comparison: Comparison) -> str:
@@ -296,6 +329,35 @@ def _memory_json(m: MemoryComparison) -> dict[str, object]:
             }
             for s in m.grown_sites
         ],
+    }
+
+
+def _count_json(row: CountComparison) -> dict[str, object]:
+    sides = {
+        label: None if side is None else {"instructions": side.instructions, "calls": side.calls}
+        for label, side in (("baseline", row.baseline), ("current", row.current))
+    }
+    return {
+        "benchmark": row.benchmark,
+        "state": row.state.value,
+        "failing": row.failing,
+        **sides,
+        "change": row.change,
+        "min_effect": row.min_effect,
+        "repeatability": row.repeatability,
+    }
+
+
+def _counts_json(counts: CountsComparison | None) -> dict[str, object] | None:
+    if counts is None:
+        return None
+    return {
+        "measured": counts.measured,
+        "reason": counts.reason,
+        "summary": counts.summary(),
+        "tool": counts.tool,
+        "repeatability": counts.repeatability,
+        "rows": [_count_json(row) for row in counts.rows],
     }
 
 

@@ -40,6 +40,7 @@ from agui_perf.gate.quality.report import (
     Report,
     benchmarks_table,
     cases_table,
+    format_effect,
     write_report,
 )
 from agui_perf.gate.quality.suite import collect_benchmarks
@@ -192,10 +193,9 @@ def _true_effects(
     for case_id, by_name in measured.items():
         if config.benchmark in by_name:
             effect = by_name[config.benchmark]
-            low, high = effect.interval
             harness.progress.say(
-                f"true effect · {slowed[case_id].revision}: {(effect.ratio - 1) * 100:+.1f} % "
-                f"({(low - 1) * 100:+.1f} … {(high - 1) * 100:+.1f} %) on {config.benchmark}"
+                f"true effect · {slowed[case_id].revision}: {format_effect(effect)} "
+                f"on {config.benchmark}"
             )
     return measured
 

@@ -26,12 +26,15 @@ from agui_perf.gate.errors import GateError
 from agui_perf.gate.quality.inject import MAX_ITERATIONS
 from agui_perf.gate.results import merge_processes
 from agui_perf.gate.runner import merge_side
-from agui_perf.gate.stats import bootstrap_ratio_interval, ratio_of_medians
+from agui_perf.gate.stats import rank_summary, ratio_of_medians
+
+#: One-sided level of each rank bound: together a two-sided 95 % interval.
+_TWO_SIDED_95 = 0.025
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from agui_perf.gate.results import ProcessRun
+    from agui_perf.gate.results import BenchmarkResult, ProcessRun
     from agui_perf.gate.runner import Side
 
 __all__ = [
@@ -139,10 +142,30 @@ class Effect:
     """A measured effect on one benchmark: slowed copy over unchanged copy."""
 
     benchmark: str
-    ratio: float  # ratio of medians, cpu_bound benchmarks normalized like the gate does
-    interval: tuple[float, float]  # percentile bootstrap, 95 %
+    ratio: float  # Hodges-Lehmann ratio (the gate's estimate), cpu_bound normalized like the gate
+    # 95 % rank interval of that ratio (2.5 % each side); None where too few processes for it
+    interval: tuple[float | None, float | None]
     raw_ratio: float  # ratio of the medians as measured (no calibration-loop normalization)
     processes: int  # per side
+
+
+def _effect(
+    name: str,
+    base: Sequence[float],
+    cur: Sequence[float],
+    base_raw: Mapping[str, BenchmarkResult],
+    cur_raw: Mapping[str, BenchmarkResult],
+) -> Effect:
+    # The same estimator and rank bounds the gate decides with, so "true effect" and the
+    # gate's "change" column are the same statistic of different measurements.
+    summary = rank_summary(base, cur, _TWO_SIDED_95)
+    return Effect(
+        benchmark=name,
+        ratio=summary.ratio,
+        interval=(summary.low, summary.high),
+        raw_ratio=ratio_of_medians(base_raw[name].samples, cur_raw[name].samples),
+        processes=min(len(base), len(cur)),
+    )
 
 
 def effects(
@@ -166,13 +189,7 @@ def effects(
         common = sorted(set(base) & set(cur))
         wanted = common if names is None else [n for n in names if n in common]
         out[side.label] = {
-            name: Effect(
-                benchmark=name,
-                ratio=ratio_of_medians(base[name].samples, cur[name].samples),
-                interval=bootstrap_ratio_interval(base[name].samples, cur[name].samples),
-                raw_ratio=ratio_of_medians(base_raw[name].samples, cur_raw[name].samples),
-                processes=min(len(base[name].samples), len(cur[name].samples)),
-            )
+            name: _effect(name, base[name].samples, cur[name].samples, base_raw, cur_raw)
             for name in wanted
         }
     return out

@@ -29,6 +29,7 @@ __all__ = [
     "QUALITY_SCHEMA_VERSION",
     "CaseResult",
     "Report",
+    "format_effect",
     "report_json",
     "report_markdown",
     "write_report",
@@ -64,7 +65,8 @@ def _pct(ratio: float | None) -> str:
     return _NONE if ratio is None else f"{(ratio - 1.0) * 100:+.1f} %"
 
 
-def _effect(effect: Effect | None) -> str:
+def format_effect(effect: Effect | None) -> str:
+    """`+12.3 % (+10.1 … +14.0 %)`: the estimate and its 95 % interval; "—" when absent."""
     if effect is None:
         return _NONE
     low, high = effect.interval
@@ -113,7 +115,7 @@ def cases_table(report: Report) -> list[str]:
                 case.label,
                 _NONE if case.iterations is None else f"{case.iterations:,}",
                 _NONE if case.target_effect is None else f"+{case.target_effect * 100:.4g} %",
-                _effect(result.effects.get(report.benchmark or "")),
+                format_effect(result.effects.get(report.benchmark or "")),
                 str(result.tally.runs),
                 str(result.tally.failed_runs),
                 str(result.tally.errors),
@@ -137,7 +139,7 @@ def benchmarks_table(report: Report) -> list[str]:
                     str(row.runs),
                     str(row.failed),
                     *_states(row),
-                    _effect(effect),
+                    format_effect(effect),
                     _pct(row.gate_ratio),
                 ]
             )

@@ -19,6 +19,8 @@ from agui_perf.gate.report.markdown import (
     NOTABLE_FIRST,
     accepted_text,
     budget_table,
+    counts_table,
+    counts_text,
     headline,
     memory_table,
     reasons,
@@ -170,6 +172,22 @@ def _memory(verdict: Verdict, charts: Sequence[Chart]) -> str:
     return "".join(parts)
 
 
+def _counts(verdict: Verdict) -> str:
+    counts = verdict.counts
+    if counts is None:
+        return ""
+    parts = [
+        '<section id="counts"><h2>Instruction counts</h2>',
+        f'<p class="lead">{_e(counts_text(counts, verdict.settings))}</p>',
+    ]
+    if counts.rows:
+        parts.append(_table(counts_table(counts.rows), numeric=(1, 2, 3)))
+    elif counts.measured:
+        parts.append("<p>No cpu_bound benchmark was counted.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _latency(charts: Sequence[Chart]) -> str:
     chart = _charts(charts, "latency.svg")
     if chart is None:
@@ -237,6 +255,7 @@ def render_html(verdict: Verdict, charts: Sequence[Chart] = ()) -> str:
             _notes(verdict),
             _timing(verdict, charts),
             _memory(verdict, charts),
+            _counts(verdict),
             _latency(charts),
             _budgets(verdict),
             _accepted(verdict),

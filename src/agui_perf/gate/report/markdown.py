@@ -3,7 +3,8 @@
 The one-line verdict comes first; then the timing table (naming the decision rule and the
 statistic and saying "not significant" out loud, as pyperf's `compare_to` does; every row says
 the smallest change the run could have caught, and each notable row why it has its state), the
-memory table with the allocation sites that grew most, the budget matrix, where the accepted
+memory table with the allocation sites that grew most, the instruction counts, the budget
+matrix, where the accepted
 state comes from and how to accept an intended change.
 
 The job summary strips inline `<svg>` and `data:` URIs (REFERENCE §4), so no chart is drawn
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from agui_perf.gate.budgets import BudgetStatus
 from agui_perf.gate.compare import POWER, MemoryState, State, format_p, rule_text
+from agui_perf.gate.count_compare import CountState
 from agui_perf.gate.verdict import Overall
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
         SiteChange,
     )
     from agui_perf.gate.config import Settings
+    from agui_perf.gate.count_compare import CountComparison, CountsComparison
     from agui_perf.gate.verdict import AcceptedState, Verdict
 
 __all__ = [
@@ -48,6 +51,8 @@ __all__ = [
     "Tone",
     "accepted_text",
     "budget_table",
+    "counts_table",
+    "counts_text",
     "format_bytes",
     "format_change",
     "format_count",
@@ -105,6 +110,17 @@ _BUDGET_TONE: dict[BudgetStatus, Tone] = {
     BudgetStatus.PASS: "ok",
     BudgetStatus.FAIL: "bad",
     BudgetStatus.NOT_MEASURED: "warn",
+}
+_COUNT_TONE: dict[CountState, Tone] = {
+    CountState.REGRESSION: "bad",
+    CountState.IMPROVEMENT: "good",
+    CountState.SLOWER: "warn",
+    CountState.FASTER: "good",
+    CountState.UNCHANGED: "neutral",
+    CountState.NEW: "info",
+    CountState.REMOVED: "info",
+    CountState.NOT_MEASURED: "warn",
+    CountState.NOT_COMPARABLE: "warn",
 }
 # Rows that need a reader's attention come first; unchanged ones go behind <details>.
 NOTABLE_FIRST = (
@@ -383,6 +399,48 @@ def sites_table(sites: Sequence[SiteChange]) -> Table:
     )
 
 
+def counts_table(rows: Iterable[CountComparison]) -> Table:
+    """Instructions per call on each side, notable rows first (the order of CountState)."""
+    order = {state: i for i, state in enumerate(CountState)}
+    table_rows = []
+    for row in sorted(rows, key=lambda r: (order[r.state], r.benchmark)):
+        base = row.baseline.per_call if row.baseline else None
+        cur = row.current.per_call if row.current else None
+        table_rows.append(
+            Row(
+                (
+                    row.benchmark,
+                    format_count(base),
+                    format_count(cur),
+                    format_relative(row.change),
+                    row.state.value,
+                ),
+                _COUNT_TONE[row.state],
+            )
+        )
+    return Table(
+        ("Benchmark", "Baseline (instr./call)", "Current (instr./call)", "Change", "State"),
+        tuple(table_rows),
+    )
+
+
+def counts_text(counts: CountsComparison, settings: Settings | None) -> str:
+    """How instruction counts are decided, in one or two sentences."""
+    if not counts.measured:
+        return f"Instruction counts: not measured ({counts.reason})."
+    if counts.reason:
+        return f"Instruction counts: not comparable ({counts.reason})."
+    effect = f"{settings.min_effect * 100:g} %" if settings else "the minimum effect"
+    tool = f", {counts.tool}" if counts.tool else ""
+    return (
+        f"Instructions per call of each cpu_bound benchmark under callgrind (one fresh process "
+        f"a side{tool}); deterministic, so compared exactly: a change of at least {effect} "
+        "(or the benchmark's own minimum effect) fails, a smaller one beyond "
+        f"±{counts.repeatability * 100:g} % (the counts' repeatability) is reported as slower "
+        "or faster."
+    )
+
+
 def budget_table(budgets: Iterable[BudgetCheck]) -> Table:
     rows = []
     for check in budgets:
@@ -511,6 +569,29 @@ def _memory_section(memory: Sequence[MemoryComparison]) -> list[str]:
     return [*lines, ""]
 
 
+def _counts_section(counts: CountsComparison | None, settings: Settings | None) -> list[str]:
+    if counts is None:
+        return []
+    lines = ["### Instruction counts", "", md_escape(counts_text(counts, settings)), ""]
+    if not counts.rows:
+        if counts.measured:
+            lines += ["No cpu\\_bound benchmark was counted.", ""]
+        return lines
+    unchanged = [r for r in counts.rows if r.state is CountState.UNCHANGED]
+    notable = [r for r in counts.rows if r.state is not CountState.UNCHANGED]
+    if notable:
+        lines += _md_table(counts_table(notable))
+    else:
+        lines.append(f"All {len(unchanged)} counted benchmarks are unchanged.")
+    if unchanged:
+        noun = "benchmark" if len(unchanged) == 1 else "benchmarks"
+        lines += [
+            "",
+            *_details(f"{len(unchanged)} unchanged {noun}", _md_table(counts_table(unchanged))),
+        ]
+    return [*lines, ""]
+
+
 def _budget_section(budgets: Sequence[BudgetCheck]) -> list[str]:
     lines = ["### Budgets", ""]
     if not budgets:
@@ -556,6 +637,7 @@ def render_markdown(verdict: Verdict) -> str:
         lines += ["> [!NOTE]", *(f"> - {md_escape(note)}" for note in comparison.notes), ""]
     lines += _timing_section(comparison, verdict.settings)
     lines += _memory_section(comparison.memory)
+    lines += _counts_section(verdict.counts, verdict.settings)
     lines += _budget_section(verdict.budgets)
     lines += _accepted_section(verdict.accepted)
     lines += [
