@@ -406,12 +406,18 @@ def test_an_unwritable_report_folder_fails_before_measuring(tmp_path: Path) -> N
 def test_a_filter_that_selects_nothing(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path)
 
+    jobs: list[Job] = []
+
     def nothing(job: Job) -> int:
+        jobs.append(job)
         return 5  # pytest: no tests collected
 
     hooks = replace(Fake(steady(1e-3, 1e-3)).hooks(), launcher=nothing)
-    with pytest.raises(GateError, match=r"-k 'nope' selects no benchmark in the current code"):
-        perf(options(root, keyword="nope", processes=1), hooks)
+    with pytest.raises(GateError, match=r"^-k 'nope' selects no benchmark in either tree \("):
+        perf(options(root, keyword="nope", processes=4), hooks)
+    assert [job.side.label for job in jobs] == ["accepted", "current"]  # one round, then stop
+    with pytest.raises(GateError, match=r"^-k 'nope' selects no benchmark in the current code"):
+        update_baseline(options(root, keyword="nope", processes=4), hooks)
 
 
 @pytest.mark.parametrize(("benchmarks", "needed"), [(1, 5), (15, 7), (20, 7), (200, 9)])
