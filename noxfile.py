@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import nox
+from nox.popen import DEFAULT_INTERRUPT_TIMEOUT
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint"]
@@ -46,14 +47,21 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")
 
 
-def _run_keeping_exit_2(session: nox.Session, *args: str) -> None:
+#: Seconds nox waits, after Ctrl-C, for the gate to stop its benchmark processes and remove
+#: its worktree before it sends SIGTERM and then SIGKILL (nox's own default is 0.3 s).
+_GATE_CLEANUP_S = 60.0
+
+
+def _run_keeping_exit_2(
+    session: nox.Session, *args: str, interrupt_timeout: float = DEFAULT_INTERRUPT_TIMEOUT
+) -> None:
     """`session.run(*args)`, but an exit status 2 (usage/unusable input) stays 2.
 
     nox turns every failed command into exit status 1, which would make "unusable input"
     look like "regression". SystemExit is not an Exception, so nox lets it through as is.
     """
     try:
-        session.run(*args)
+        session.run(*args, interrupt_timeout=interrupt_timeout)
     except nox.command.CommandFailed as failed:
         if failed.return_code == 2:
             raise SystemExit(2) from None
@@ -62,7 +70,16 @@ def _run_keeping_exit_2(session: nox.Session, *args: str) -> None:
 
 def _gate(session: nox.Session, command: str) -> None:
     """Run `agui-perf gate <command>` with the posargs."""
-    _run_keeping_exit_2(session, "python", "-m", "agui_perf", "gate", command, *session.posargs)
+    _run_keeping_exit_2(
+        session,
+        "python",
+        "-m",
+        "agui_perf",
+        "gate",
+        command,
+        *session.posargs,
+        interrupt_timeout=_GATE_CLEANUP_S,
+    )
 
 
 @nox.session(default=False)

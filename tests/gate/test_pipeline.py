@@ -78,27 +78,13 @@ TOY_FILES: dict[str, str] = {
     "tests/benchmarks/test_toy.py": textwrap.dedent(
         """\
         import os
-        import pathlib
-        import signal
-        import time
 
         import agui_perf
 
 
-        def _misbehave():
+        def test_sum(benchmark):
             if os.environ.get("TOY_CRASH"):
                 raise ZeroDivisionError("toy benchmark crashed")
-            marker = os.environ.get("TOY_INTERRUPT_MARKER")
-            if marker:
-                # The second process interrupts the gate (as Ctrl-C would), half way.
-                if pathlib.Path(marker).exists():
-                    os.kill(os.getppid(), signal.SIGINT)
-                    time.sleep(60)
-                pathlib.Path(marker).touch()
-
-
-        def test_sum(benchmark):
-            _misbehave()
             benchmark.extra_info["agui_perf_file"] = agui_perf.__file__
             benchmark.pedantic(agui_perf.work, args=(agui_perf.SIZE,), rounds=5, iterations=20)
 

@@ -27,6 +27,7 @@ from agui_perf.gate.runner import (
     run_interleaved,
     run_process,
 )
+from tests.gate.test_interrupts import wait_until_gone
 from tests.gate.test_results import pb_doc, pb_entry
 
 if TYPE_CHECKING:
@@ -410,6 +411,21 @@ def test_run_process_returns_the_status_and_keeps_the_output(tmp_path: Path) -> 
 def test_run_process_stops_a_hung_benchmark(tmp_path: Path) -> None:
     with pytest.raises(GateError, match=r"did not finish within 0.5 s \(stopped\)"):
         run_process(_job(tmp_path, "import time; time.sleep(600)", timeout=0.5))
+
+
+#: A benchmark process that starts a "server" in its process group and leaves it running.
+_LEAVES_A_SERVER = (
+    "import subprocess, sys; "
+    "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+    "print(server.pid, flush=True)"
+)
+
+
+def test_a_server_left_behind_by_a_benchmark_process_is_stopped(tmp_path: Path) -> None:
+    job = _job(tmp_path, _LEAVES_A_SERVER)
+    assert run_process(job) == 0
+    server = int(job.log_path.read_text().split()[0])
+    wait_until_gone([server])
 
 
 def test_run_process_cannot_start(tmp_path: Path) -> None:

@@ -420,6 +420,12 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
         reference = stored.results if stored else replace(current, benchmarks={}, memory={})
         comparison = compare(reference, current, settings, accepted_found=False)
 
+    if current.source.dirty:
+        _say(
+            hooks.progress,
+            f"{PROGRESS_PREFIX} note: the current code has uncommitted changes in src/ — "
+            "measured as the files are on disk, not as any commit",
+        )
     budgets = check_budgets(current, settings.budgets)
     verdict = decide(comparison, budgets, accepted, settings)
     _write_results(out, current, baseline_results)
