@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.lock import gate_lock
 from agui_perf.gate.progress import say
 from agui_perf.gate.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
 
@@ -271,6 +270,8 @@ def interrupts() -> Iterator[None]:
     try:
         for sig in _STOP_SIGNALS:
             current = signal.getsignal(sig)
+            if current is None:  # set outside Python: it could not be put back
+                continue
             if sig != signal.SIGTERM and current == signal.SIG_IGN:
                 continue
             previous[sig] = current
@@ -301,6 +302,12 @@ def _start(
     reported on stderr only: the report folder may belong to the run that holds the lock.
     """
     try:
+        # Imported here, under `interrupts`: the pipeline pulls in scipy (a second or more),
+        # and a Ctrl-C during that import is one line too. fcntl (gate.lock) is POSIX only,
+        # and `agui-perf serve` builds this parser on any platform.
+        import agui_perf.gate.pipeline  # noqa: F401
+        from agui_perf.gate.lock import gate_lock
+
         options = options_from_args(args)
         if options.root != Path.cwd().resolve():
             say(sys.stderr, f"project root: {options.root}")
@@ -317,12 +324,12 @@ def _start(
 
 
 def run_perf(args: argparse.Namespace) -> int:
-    from agui_perf.gate.pipeline import perf, publish_error
-
     with interrupts(), contextlib.ExitStack() as stack:
         options = _start("perf", args, stack)
         if isinstance(options, int):
             return options
+        from agui_perf.gate.pipeline import perf, publish_error
+
         try:
             verdict = perf(options)
         except KeyboardInterrupt as stop:
@@ -393,13 +400,13 @@ def _print_update(update: BaselineUpdate) -> None:
 
 
 def run_update_baseline(args: argparse.Namespace) -> int:
-    from agui_perf.gate.pipeline import baseline_file, update_baseline
-    from agui_perf.gate.verdict import error_verdict
-
     with interrupts(), contextlib.ExitStack() as stack:
         options = _start("update-baseline", args, stack)
         if isinstance(options, int):
             return options
+        from agui_perf.gate.pipeline import baseline_file, update_baseline
+        from agui_perf.gate.verdict import error_verdict
+
         _, relative = baseline_file(options.root)
         kept = f"{relative} left as it was"
         try:
