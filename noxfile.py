@@ -7,6 +7,7 @@ are asked for by name.
 from __future__ import annotations
 
 import nox
+from nox.popen import DEFAULT_INTERRUPT_TIMEOUT
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint"]
@@ -50,7 +51,7 @@ def lint(session: nox.Session) -> None:
 
 
 def _run_keeping_exit_2(
-    session: nox.Session, *args: str, interrupt_timeout: float | None = 0.3
+    session: nox.Session, *args: str, interrupt_timeout: float | None = DEFAULT_INTERRUPT_TIMEOUT
 ) -> None:
     """`session.run(*args)`, but an exit status 2 (usage/unusable input) stays 2.
 

@@ -7,6 +7,7 @@ fresh processes, memray, a git worktree) and checks that each side imported its 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -22,8 +23,15 @@ from agui_perf.gate import cli
 from agui_perf.gate.baseline import DiffRow, read_baseline, write_baseline
 from agui_perf.gate.environment import environment_key
 from agui_perf.gate.runner import DEFAULT_SCALE
-from tests.gate.test_pipeline import BASELINE, KEY, stored_results, toy_repo, write_toy
-from tests.gate.test_worktree import GIT_ENV, commit_all, git
+from tests.gate.test_pipeline import (
+    BASELINE,
+    KEY,
+    TOY_FILES,
+    stored_results,
+    toy_repo,
+    write_toy,
+)
+from tests.gate.test_worktree import GIT_ENV, commit_all, git, init_repo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -53,6 +61,7 @@ def run_gate(
         [sys.executable, "-m", "agui_perf", "gate", *args],
         cwd=root,
         env=gate_env(extra),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -71,14 +80,15 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def error_line(stderr: str) -> str:
     """The one error line: last on stderr, the only one, no traceback before it.
 
-    Lines before it can only be progress lines from a run that had started.
+    Lines before it can only be progress lines from a run that had started, every one of them
+    with the gate's one progress prefix.
     """
     lines = stderr.splitlines()
     assert "Traceback" not in stderr
     errors = [line for line in lines if ": error: " in line]
     assert len(errors) == 1, stderr
     assert lines[-1] == errors[0]
-    assert all(line.startswith(("[perf] ", "memory ")) for line in lines[:-1]), stderr
+    assert all(line.startswith("[perf] ") for line in lines[:-1]), stderr
     return errors[0]
 
 
@@ -227,27 +237,201 @@ def test_a_benchmark_that_crashed_in_its_process(tmp_path: Path, command: str) -
     assert snapshot(root) == before
 
 
-def test_an_update_interrupted_half_way(tmp_path: Path) -> None:
-    root, _ = toy_repo(tmp_path)
-    before = snapshot(root)
-    marker = tmp_path / "first-process-done"
-    done = run_gate(
-        root,
-        "update-baseline",
-        "--processes",
-        "3",
-        "--out",
-        str(tmp_path / "out"),
-        extra={"TOY_INTERRUPT_MARKER": str(marker)},
+# --- a -k that selects nothing, or that pytest cannot parse --------------------------------
+
+
+def strict_toy(tmp_path: Path) -> Path:
+    """The toy repository with `filterwarnings = error`, as this project's own pyproject has
+    (pytest-benchmark's "no benchmarks run" warning then becomes a crash of the process)."""
+    files = dict(TOY_FILES)
+    files["pyproject.toml"] = files["pyproject.toml"].replace(
+        "[tool.agui_perf]", 'filterwarnings = ["error"]\n\n[tool.agui_perf]'
     )
-    assert marker.exists()
+    root = write_toy(init_repo(tmp_path / "strict"), files)
+    commit_all(root, "toy project")
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1e-3, "test_join": 2e-3}))
+    commit_all(root, "accept the toy baseline")
+    return root
+
+
+def test_a_filter_that_selects_nothing_in_either_tree(tmp_path: Path) -> None:
+    root = strict_toy(tmp_path)
+    before = snapshot(root)
+    done = run_gate(root, "perf", "-k", "zzz_no_such_benchmark", "--processes", "2")
     assert done.returncode == 2
     assert error_line(done.stderr) == (
-        f"agui-perf gate update-baseline: error: interrupted — {BASELINE} left as it was"
+        "agui-perf gate perf: error: -k 'zzz_no_such_benchmark' selects no benchmark in either "
+        "tree (current: 0 of 2 collected, accepted: 0 of 2 collected) — check the names; pytest "
+        "tests/benchmarks --collect-only -q -m 'not reference' lists them"
     )
-    assert "round 2/3" in done.stderr
-    assert "round 3/3" not in done.stderr
+    assert done.stderr.count(" timing round ") == 2  # one round, then the gate knows
     assert snapshot(root) == before
+    assert git(root, "worktree", "list").count("\n") == 0
+    update = run_gate(root, "update-baseline", "-k", "zzz_no_such_benchmark")
+    assert update.returncode == 2
+    assert error_line(update.stderr).startswith(
+        "agui-perf gate update-baseline: error: -k 'zzz_no_such_benchmark' selects no benchmark "
+        "in the current code (current: 0 of 2 collected) — check the names"
+    )
+    assert snapshot(root) == before
+
+
+def test_a_filter_pytest_cannot_parse(tmp_path: Path) -> None:
+    root = strict_toy(tmp_path)
+    before = snapshot(root)
+    done = run_gate(root, "perf", "-k", "((( and", "--processes", "2")
+    assert done.returncode == 2
+    assert error_line(done.stderr) == (
+        "agui-perf gate perf: error: -k '((( and' is not a valid pytest -k expression: at column "
+        "5: expected not OR left parenthesis OR identifier; got and — fix the expression: "
+        "benchmark names (or parts of them) joined with and, or, not and parentheses, e.g. "
+        "-k 'encode and not sdk'"
+    )
+    assert snapshot(root) == before
+    assert git(root, "worktree", "list").count("\n") == 0
+
+
+def test_a_filter_that_selects_only_new_benchmarks_measures_them(tmp_path: Path) -> None:
+    root = strict_toy(tmp_path)
+    bench = root / "tests" / "benchmarks" / "test_toy.py"
+    bench.write_text(
+        bench.read_text()
+        + "\n\ndef test_new(benchmark):\n    benchmark.pedantic(sum, args=([1, 2],), rounds=5)\n"
+    )
+    out = tmp_path / "out"
+    done = run_gate(root, "perf", "-k", "test_new", "--processes", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    [skipped] = [line for line in done.stderr.splitlines() if "has no benchmark" in line]
+    assert skipped.startswith("[perf] the accepted code (")
+    assert skipped.endswith(
+        "has no benchmark matching -k 'test_new'; measuring the other side alone"
+    )
+    rounds = [line for line in done.stderr.splitlines() if " timing round " in line]
+    assert [line.split(" · ")[1].split(" ")[0] for line in rounds] == [
+        "accepted",
+        "current",
+        "current",
+    ]
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert [(b["name"], b["state"]) for b in verdict["benchmarks"]] == [("test_new", "new")]
+
+
+# --- what a tired user does ------------------------------------------------------------------
+
+
+def test_run_from_a_subfolder_of_the_project(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    before = snapshot(root)
+    sub = root / "src" / "agui_perf"
+    done = run_gate(sub, "perf", "--processes", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"[perf] project root: {root.resolve()}"
+    assert done.stdout.splitlines()[1] == f"report: {root.resolve() / '.perf' / 'report'}"
+    assert json.loads((root / ".perf" / "report" / "verdict.json").read_text())["overall"] == "pass"
+    assert not (sub / ".perf").exists()
+    assert snapshot(root) == before
+
+
+def test_run_outside_any_project(tmp_path: Path) -> None:
+    nowhere = tmp_path / "nowhere"
+    nowhere.mkdir()
+    (nowhere / "pyproject.toml").write_text("[project]\nname = 'no-benchmarks'\n")
+    done = run_gate(nowhere, "perf")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"agui-perf gate perf: error: no project here: no folder from {nowhere.resolve()} upwards "
+        "holds both pyproject.toml and tests/benchmarks/ — run the gate inside the project\n"
+    )
+    assert list(nowhere.iterdir()) == [nowhere / "pyproject.toml"]  # not even .perf/
+
+
+def test_a_dirty_tree_is_measured_and_said_to_be(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    init = root / "src" / "agui_perf" / "__init__.py"
+    init.write_text(init.read_text() + "# an edit not yet committed\n")
+    before = snapshot(root)
+    out = tmp_path / "out"
+    done = run_gate(root, "perf", "--processes", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert (
+        "[perf] note: the current code has uncommitted changes in src/ — measured as the files "
+        "are on disk, not as any commit"
+    ) in done.stderr.splitlines()
+    assert json.loads((out / "results-current.json").read_text())["source"]["dirty"] is True
+    assert snapshot(root) == before
+    assert init.read_text().endswith("# an edit not yet committed\n")
+
+
+def test_a_detached_head(tmp_path: Path) -> None:
+    root, accepted = toy_repo(tmp_path)
+    git(root, "checkout", "-q", "--detach", "HEAD")
+    out = tmp_path / "out"
+    done = run_gate(root, "perf", "--processes", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "note: the current code has uncommitted changes" not in done.stderr
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["accepted"]["commit"] == accepted
+    assert git(root, "rev-parse", "--abbrev-ref", "HEAD") == "HEAD"  # still detached
+
+
+@pytest.mark.parametrize("command", ["perf", "update-baseline"])
+def test_a_disk_that_fills_up_while_the_report_or_baseline_is_written(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agui_perf.gate import baseline
+    from agui_perf.gate.report import write
+
+    root, _ = toy_repo(tmp_path)
+    before = snapshot(root)
+    out = tmp_path / "out"
+    # The disk is full from the second report file on (the error verdict too), or from the
+    # baseline file on: every fsync of a file being written fails as ext4 fails it.
+    full: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    module: Any = write if command == "perf" else baseline
+    real_write = module.atomic_write_text
+
+    def filling(path: str, text: str) -> None:
+        if command == "update-baseline":
+            full.append(path)
+        real_write(path, text)
+        full.append(path)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(module, "atomic_write_text", filling)
+    monkeypatch.chdir(root)
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    assert cli_main(["gate", command, "--processes", "2", "--out", str(out)]) == 2
+
+    line = error_line(capsys.readouterr().err)
+    if command == "perf":
+        assert line.startswith("agui-perf gate perf: error: cannot write '")
+        assert "(No space left on device)" in line
+    else:
+        assert line == (
+            "agui-perf gate update-baseline: error: No space left on device "
+            f"({root.resolve() / BASELINE}) — free some disk space and run the gate again — "
+            f"{BASELINE} left as it was"
+        )
+    assert snapshot(root) == before
+    # No file is left half-written: no temporary file, and every file there is whole.
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+    for path in out.glob("*.json"):
+        json.loads(path.read_text())
+    verdict = out / "verdict.json"
+    assert not verdict.exists() or json.loads(verdict.read_text())["overall"] == "error"
+    assert git(root, "worktree", "list").count("\n") == 0
 
 
 # --- the real thing, end to end -------------------------------------------------------------
@@ -344,15 +528,17 @@ def cli_main(argv: list[str]) -> int:
     return main(argv)
 
 
-def test_options_and_defaults() -> None:
+def test_options_and_defaults(tmp_path: Path) -> None:
     from agui_perf.cli import build_parser
 
+    root = write_toy(tmp_path / "project")
     args = build_parser().parse_args(["gate", "update-baseline"])
     assert args.handler is cli.run_update_baseline
-    options = cli.options_from_args(args)
-    assert options.root == Path.cwd()
+    options = cli.options_from_args(args, cwd=root / "src" / "agui_perf")
+    assert options.root == root.resolve()
     assert (options.keyword, options.processes, options.min_effect, options.ref) == (None,) * 4
-    assert options.out == Path(".perf/report")
+    # The default report folder is the project's, wherever in it the gate was started.
+    assert options.out == root.resolve() / ".perf" / "report"
     assert options.scale == DEFAULT_SCALE
     args = build_parser().parse_args(
         [
@@ -426,20 +612,48 @@ def test_an_os_error_mid_run_is_one_line(
         raise OSError(28, "No space left on device", "/data/.perf/runs")
 
     monkeypatch.setattr(pipeline, command.replace("-", "_"), full_disk)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(write_toy(tmp_path / "project"))
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     assert cli_main(["gate", command, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(
         f"agui-perf gate {command}: error: No space left on device (/data/.perf/runs) "
-        "— fix it and run the gate again"
+        "— free some disk space and run the gate again"
     )
 
 
 def test_sigterm_interrupts_like_ctrl_c() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), cli.sigterm_interrupts():
+    with pytest.raises(KeyboardInterrupt) as caught, cli.interrupts():
         os.kill(os.getpid(), signal.SIGTERM)
+    assert isinstance(caught.value, cli.Interrupted)
+    assert caught.value.signal_name == "SIGTERM"
     # The previous handler is back once the gate is done.
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_second_signal_does_not_cut_the_cleanup_short() -> None:
+    cleaned: list[str] = []
+
+    def stopped_twice() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored: the first one is being handled
+            cleaned.append("done")
+
+    with pytest.raises(KeyboardInterrupt), cli.interrupts():
+        stopped_twice()
+    assert cleaned == ["done"]
+
+
+def test_an_inherited_ignored_sigint_stays_ignored() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with cli.interrupts():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

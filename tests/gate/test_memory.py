@@ -289,9 +289,12 @@ def test_run_all_reports_progress(tree: Path, tmp_path: Path) -> None:
     )
     assert [r["scenario"] for r in records] == ["marked", "leaky"]
     lines = progress.getvalue().splitlines()
-    assert lines[0] == "memory 1/2 marked …"
-    assert re.fullmatch(r"memory 1/2 marked: peak [\d.]+ MB, [\d,]+ allocations, .*s\)", lines[1])
-    assert lines[2] == "memory 2/2 leaky …"
+    # The gate's one progress prefix, as on every other progress line.
+    assert lines[0] == "[perf] memory 1/2 marked …"
+    assert re.fullmatch(
+        r"\[perf\] memory 1/2 marked: peak [\d.]+ MB, [\d,]+ allocations, .*s\)", lines[1]
+    )
+    assert lines[2] == "[perf] memory 2/2 leaky …"
     assert len(lines) == 4
 
 

@@ -81,27 +81,13 @@ TOY_FILES: dict[str, str] = {
     "tests/benchmarks/test_toy.py": textwrap.dedent(
         """\
         import os
-        import pathlib
-        import signal
-        import time
 
         import agui_perf
 
 
-        def _misbehave():
+        def test_sum(benchmark):
             if os.environ.get("TOY_CRASH"):
                 raise ZeroDivisionError("toy benchmark crashed")
-            marker = os.environ.get("TOY_INTERRUPT_MARKER")
-            if marker:
-                # The second process interrupts the gate (as Ctrl-C would), half way.
-                if pathlib.Path(marker).exists():
-                    os.kill(os.getppid(), signal.SIGINT)
-                    time.sleep(60)
-                pathlib.Path(marker).touch()
-
-
-        def test_sum(benchmark):
-            _misbehave()
             benchmark.extra_info["agui_perf_file"] = agui_perf.__file__
             benchmark.pedantic(agui_perf.work, args=(agui_perf.SIZE,), rounds=5, iterations=20)
 
@@ -448,12 +434,18 @@ def test_an_unwritable_report_folder_fails_before_measuring(tmp_path: Path) -> N
 def test_a_filter_that_selects_nothing(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path)
 
+    jobs: list[Job] = []
+
     def nothing(job: Job) -> int:
+        jobs.append(job)
         return 5  # pytest: no tests collected
 
     hooks = replace(Fake(steady(1e-3, 1e-3)).hooks(), launcher=nothing)
-    with pytest.raises(GateError, match=r"-k 'nope' selects no benchmark in the current code"):
-        perf(options(root, keyword="nope", processes=1), hooks)
+    with pytest.raises(GateError, match=r"^-k 'nope' selects no benchmark in either tree \("):
+        perf(options(root, keyword="nope", processes=4), hooks)
+    assert [job.side.label for job in jobs] == ["accepted", "current"]  # one round, then stop
+    with pytest.raises(GateError, match=r"^-k 'nope' selects no benchmark in the current code"):
+        update_baseline(options(root, keyword="nope", processes=4), hooks)
 
 
 @pytest.mark.parametrize(("benchmarks", "needed"), [(1, 5), (15, 7), (20, 7), (200, 9)])

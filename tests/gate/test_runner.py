@@ -27,6 +27,7 @@ from agui_perf.gate.runner import (
     run_interleaved,
     run_process,
 )
+from tests.gate.test_interrupts import wait_until_gone
 from tests.gate.test_results import pb_doc, pb_entry
 
 if TYPE_CHECKING:
@@ -154,8 +155,11 @@ def test_pytest_command_runs_the_sides_own_suite(tmp_path: Path) -> None:
     assert "--benchmark-max-time=0.25" in command
     assert command[-2:] == ("-k", "encode and not sdk")
     # The SDK and reference-server variants are measured for ratios, never guarded.
-    assert command[-6:-4] == ("-m", "not reference")
-    assert command[-4:-2] == ("-p", CALIBRATION_PLUGIN)
+    assert command[-8:-6] == ("-m", "not reference")
+    assert command[-6:-4] == ("-p", CALIBRATION_PLUGIN)
+    # A process that ran no benchmark must exit with pytest's own status, whatever the
+    # tree's filterwarnings say about pytest-benchmark's "Not saving anything" warning.
+    assert command[-4:-2] == ("-W", "ignore:Not saving anything")
     assert "-k" not in pytest_command(side, tmp_path / "p.json", RunOptions(processes=1))
 
 
@@ -215,19 +219,151 @@ def test_a_benchmark_missing_from_one_process_is_an_error(tmp_path: Path) -> Non
         merge_side(sides[0], runs["current"])
 
 
-def test_nothing_collected_is_an_empty_side(tmp_path: Path) -> None:
+@pytest.mark.parametrize("status", [5, 0])
+def test_a_side_with_nothing_selected_runs_once(tmp_path: Path, status: int) -> None:
+    # 5: pytest collected nothing; 0 without a JSON file: only tests without the benchmark
+    # fixture were selected (skipped by --benchmark-only, so pytest-benchmark saved nothing).
+    calls: list[Job] = []
+    writer = writing_launcher(lambda job: {"test_new": 1.0})
+
+    def launch(job: Job) -> int:
+        calls.append(job)
+        return status if job.side.label == "accepted" else writer(job)
+
+    progress = io.StringIO()
     runs = run_interleaved(
         make_sides(tmp_path),
-        RunOptions(processes=2),
+        RunOptions(processes=3, keyword="new"),
         tmp_path,
-        launcher=lambda job: 5,
-        progress=None,
+        launcher=launch,
+        progress=progress,
     )
-    origins = [
-        f"benchmark results '{tmp_path / 'accepted' / f'process-0{i}.json'}'" for i in (1, 2)
-    ]
-    assert runs["accepted"] == [ProcessRun(origin=o, benchmarks={}) for o in origins]
+    origin = f"benchmark results '{tmp_path / 'accepted' / 'process-01.json'}'"
+    assert runs["accepted"] == [ProcessRun(origin=origin, benchmarks={})]
     assert merge_side(make_sides(tmp_path / "x")[0], runs["accepted"]) == {}
+    assert len(runs["current"]) == 3
+    # A fresh process of the same tree would select the same nothing: not run again.
+    assert [job.side.label for job in calls] == ["accepted", "current", "current", "current"]
+    assert (
+        "[perf] the accepted code (abc1234567) has no benchmark matching -k 'new'; "
+        "measuring the other side alone"
+    ) in progress.getvalue().splitlines()
+
+
+def test_nothing_selected_on_either_side_stops_after_one_round(tmp_path: Path) -> None:
+    calls: list[Job] = []
+
+    def launch(job: Job) -> int:
+        calls.append(job)
+        job.log_path.write_text("\n2 deselected in 0.01s\n" if job.side.label == "current" else "")
+        return 5
+
+    with pytest.raises(GateError) as caught:
+        run_interleaved(
+            make_sides(tmp_path),
+            RunOptions(processes=8, keyword="zzz"),
+            tmp_path,
+            launcher=launch,
+            progress=None,
+        )
+    assert len(calls) == 2
+    assert str(caught.value) == (
+        "-k 'zzz' selects no benchmark in either tree (current: 0 of 2 collected, accepted: "
+        "nothing selected) — check the names; pytest tests/benchmarks --collect-only -q -m "
+        "'not reference' lists them"
+    )
+    with pytest.raises(GateError, match=r"^no benchmark to run under tests/benchmarks in the "):
+        run_interleaved(
+            make_sides(tmp_path / "plain")[1:],
+            RunOptions(processes=2),
+            tmp_path,
+            launcher=launch,
+            progress=None,
+        )
+
+
+def test_a_bad_keyword_is_quoted_with_pytests_own_message(tmp_path: Path) -> None:
+    def launch(job: Job) -> int:
+        job.log_path.write_text(
+            "ERROR: Wrong expression passed to '-k': ((( and: at column 5: expected not OR "
+            "left parenthesis OR identifier; got and\n\n"
+        )
+        return 4
+
+    with pytest.raises(GateError) as caught:
+        run_interleaved(
+            make_sides(tmp_path),
+            RunOptions(processes=2, keyword="((( and"),
+            tmp_path,
+            launcher=launch,
+            progress=None,
+        )
+    assert str(caught.value).startswith(
+        "-k '((( and' is not a valid pytest -k expression: at column 5: expected not OR left "
+        "parenthesis OR identifier; got and — fix the expression"
+    )
+
+
+@pytest.mark.parametrize(
+    ("log", "cause"),
+    [
+        pytest.param(
+            "Traceback (most recent call last):\n"
+            '  File "conftest.py", line 1, in <module>\n'
+            "    import nope\n"
+            "ModuleNotFoundError: No module named 'nope'\n"
+            "sys:1: RuntimeWarning: coroutine 'serve' was never awaited\n"
+            "RuntimeWarning: Enable tracemalloc to get the object allocation traceback\n",
+            "ModuleNotFoundError: No module named 'nope'",
+            id="warnings-after-the-traceback",
+        ),
+        pytest.param(
+            "Traceback (most recent call last):\n"
+            '  File "a.py", line 1, in f\n'
+            "pytest.UsageError: Wrong thing\n"
+            "\n"
+            "During handling of the above exception, another exception occurred:\n"
+            "\n"
+            "Traceback (most recent call last):\n"
+            '  File "b.py", line 2, in g\n'
+            "pytest_benchmark.logger.PytestBenchmarkWarning: Not saving anything\n",
+            "pytest.UsageError: Wrong thing",
+            id="the-first-of-an-implicit-chain",
+        ),
+        pytest.param(
+            "INTERNALERROR> Traceback (most recent call last):\n"
+            'INTERNALERROR>   File "x.py", line 3, in h\n'
+            "INTERNALERROR> KeyError: 'boom'\n",
+            "KeyError: 'boom'",
+            id="internal-error",
+        ),
+        pytest.param(
+            "____ ERROR collecting tests/benchmarks/test_x.py ____\n"
+            "E   ImportError: cannot import name 'gone'\n"
+            "!!! Interrupted: 1 error during collection !!!\n",
+            "ImportError: cannot import name 'gone'",
+            id="pytest-exception-line",
+        ),
+        pytest.param(
+            "x.py:3: DeprecationWarning: old\n  warnings.warn('old')\n",
+            "x.py:3: DeprecationWarning: old",
+            id="only-a-warning",
+        ),
+    ],
+)
+def test_a_failed_process_is_quoted_by_its_cause(tmp_path: Path, log: str, cause: str) -> None:
+    def launch(job: Job) -> int:
+        job.log_path.write_text(log)
+        return 3
+
+    with pytest.raises(GateError) as caught:
+        run_interleaved(
+            make_sides(tmp_path), RunOptions(processes=1), tmp_path, launcher=launch, progress=None
+        )
+    assert str(caught.value).startswith(
+        f"benchmark process 1 of the accepted code (abc1234567) failed (pytest exit 3): {cause} "
+        "— fix it; full output in "
+    )
 
 
 def test_a_side_without_a_benchmark_folder(tmp_path: Path) -> None:
@@ -275,6 +411,21 @@ def test_run_process_returns_the_status_and_keeps_the_output(tmp_path: Path) -> 
 def test_run_process_stops_a_hung_benchmark(tmp_path: Path) -> None:
     with pytest.raises(GateError, match=r"did not finish within 0.5 s \(stopped\)"):
         run_process(_job(tmp_path, "import time; time.sleep(600)", timeout=0.5))
+
+
+#: A benchmark process that starts a "server" in its process group and leaves it running.
+_LEAVES_A_SERVER = (
+    "import subprocess, sys; "
+    "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+    "print(server.pid, flush=True)"
+)
+
+
+def test_a_server_left_behind_by_a_benchmark_process_is_stopped(tmp_path: Path) -> None:
+    job = _job(tmp_path, _LEAVES_A_SERVER)
+    assert run_process(job) == 0
+    server = int(job.log_path.read_text().split()[0])
+    wait_until_gone([server])
 
 
 def test_run_process_cannot_start(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +12,7 @@ from agui_perf.gate.errors import GateError
 from agui_perf.gate.worktree import (
     WORKTREES,
     Repository,
+    _last_line,
     commit_source,
     find_accepted,
     open_repository,
@@ -19,9 +20,6 @@ from agui_perf.gate.worktree import (
     working_source,
     worktree,
 )
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 BASELINE = "baselines/linux-x86_64-cpython3.11.json"
 
@@ -257,6 +255,73 @@ def test_stale_folders_and_registrations_are_cleaned(history: tuple[Path, list[s
         assert not (checkout.path / "junk.txt").exists()
         assert (checkout.root / "src" / "pkg.py").read_text() == "VERSION = 1\n"
     assert str(gone) not in git(repo, "worktree", "list")
+
+
+def _admin_dir(repo: Path, path: Path) -> Path:
+    """The folder in .git/worktrees/ that registers the worktree at `path`."""
+    gitdir = (path / ".git").read_text().split(":", 1)[1].strip()
+    assert Path(gitdir).parent == (repo / ".git" / "worktrees").resolve()
+    return Path(gitdir)
+
+
+@pytest.mark.parametrize("folder", ["half-checked-out", "gone"])
+def test_a_locked_registration_left_by_a_killed_checkout(
+    history: tuple[Path, list[str]], folder: str
+) -> None:
+    repo, commits = history
+    path = repo / WORKTREES / commits[0]
+    git(repo, "worktree", "add", "-q", "--detach", str(path), commits[0])
+    # What `git worktree add` leaves when it is killed half way: a registration locked as
+    # "initializing", which prune keeps and a plain remove or add refuses.
+    (_admin_dir(repo, path) / "locked").write_text("initializing")
+    if folder == "gone":
+        subprocess.run(["rm", "-rf", str(path)], check=True)
+    else:
+        (path / "src" / "pkg.py").unlink()
+    with worktree(repo, commits[0]) as checkout:
+        assert (checkout.root / "src" / "pkg.py").read_text() == "VERSION = 1\n"
+    assert not path.exists()
+    assert git(repo, "worktree", "list").count("\n") == 0
+
+
+def test_leftovers_of_other_commits_are_removed(history: tuple[Path, list[str]]) -> None:
+    repo, commits = history
+    # A killed run of an older accepted commit, and a stray folder of another one.
+    old = repo / WORKTREES / commits[1]
+    git(repo, "worktree", "add", "-q", "--detach", str(old), commits[1])
+    (_admin_dir(repo, old) / "locked").write_text("initializing")
+    stray = repo / WORKTREES / "not-a-worktree"
+    write(stray / "junk.txt", "left over")
+    # Someone else's worktree outside .perf/worktrees/ is not the gate's to touch.
+    mine = repo.parent / "my-own-worktree"
+    git(repo, "worktree", "add", "-q", "--detach", str(mine), commits[2])
+    with worktree(repo, commits[0]) as checkout:
+        assert sorted(p.name for p in (repo / WORKTREES).iterdir()) == [commits[0]]
+        assert checkout.path.is_dir()
+    assert not old.exists()
+    assert not stray.exists()
+    listed = git(repo, "worktree", "list")
+    assert listed.count("\n") == 1
+    assert str(mine.resolve()) in listed
+
+
+def test_a_failed_checkout_is_one_line_naming_gits_cause(
+    history: tuple[Path, list[str]],
+) -> None:
+    repo, _ = history
+    with pytest.raises(GateError) as caught, worktree(repo, "0" * 40):
+        pass
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "fatal: " in message
+    assert not (repo / WORKTREES / ("0" * 40)).exists()
+    # git's advice after the cause ("use 'add -f' …") is not the cause.
+    assert (
+        _last_line(
+            "fatal: '.perf/w' is a missing but locked worktree;\nuse 'add -f -f' to override"
+        )
+        == "fatal: '.perf/w' is a missing but locked worktree;"
+    )
 
 
 def test_project_in_a_subfolder_of_the_repository(tmp_path: Path) -> None:

@@ -31,7 +31,10 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """
     target = Path(path)
     directory = target.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise _naming(err, target) from None
     try:
         # mkstemp creates the file 0600; a report or baseline is an ordinary file that other
         # users (and the artifact upload) must be able to read, so give it the umask's mode.
@@ -41,11 +44,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(err, OSError):
+            raise _naming(err, target) from None
         raise
     _fsync_directory(directory)
+
+
+def _naming(err: OSError, target: Path) -> OSError:
+    """`err` naming the file being written: a write or fsync error names no file, and a
+    mkstemp error names the temporary file, which means nothing to the user."""
+    if err.errno is None or err.filename == str(target):
+        return err
+    # OSError(errno, …) gives back the matching subclass (PermissionError, …).
+    return OSError(err.errno, err.strerror or str(err), str(target))
 
 
 def _umask() -> int:

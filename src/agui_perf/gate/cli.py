@@ -5,13 +5,18 @@ gate extras (scipy, memray, pygal): the pipeline is imported only when a gate co
 
 `nox -s perf` and `nox -s update-baseline` pass their posargs (after `--`) straight through,
 so every mistake in them must come back as one line that says what is wrong — never argparse's
-usage block, never a traceback — and exit 2 (DESIGN: unusable input or usage error).
+usage block, never a traceback — and exit 2 (unusable input or usage error).
+
+A run is also stopped in one way whatever stops it (`interrupts`): Ctrl-C, SIGTERM (a
+cancelled CI job, `kill`) and SIGHUP (a closed terminal) all end it with exit 2, its child
+processes stopped, the worktree removed and nothing under baselines/ changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import math
 import signal
 import sys
@@ -19,10 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.runner import DEFAULT_OUT, DEFAULT_SCALE
+from agui_perf.gate.progress import say
+from agui_perf.gate.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from types import FrameType
 
     from agui_perf.gate.baseline import DiffRow
@@ -30,12 +36,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GateArgumentParser",
+    "Interrupted",
     "add_gate_parser",
     "format_diff",
+    "interrupts",
     "options_from_args",
+    "project_root",
     "run_perf",
     "run_update_baseline",
-    "sigterm_interrupts",
 ]
 
 _MAX_SCALE = 100.0
@@ -123,9 +131,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
         metavar="DIR",
-        help="report folder (default: %(default)s)",
+        help=f"report folder (default: {DEFAULT_OUT} in the project root)",
     )
     parser.add_argument(
         "--scale",
@@ -171,16 +178,37 @@ def add_gate_parser(
     return gate
 
 
-def options_from_args(args: argparse.Namespace) -> GateOptions:
+def project_root(start: Path) -> Path:
+    """The project the gate measures: the nearest folder from `start` upwards that holds both
+    pyproject.toml and tests/benchmarks/, so the gate can be started from any subfolder.
+
+    Not git's top level: the project may sit in a subfolder of a larger repository (a
+    monorepo), and outside git there is no top level at all.
+    """
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / BENCHMARKS_DIR).is_dir():
+            return folder
+    raise GateError(
+        f"no project here: no folder from {start} upwards holds both pyproject.toml and "
+        f"{BENCHMARKS_DIR.as_posix()}/ — run the gate inside the project"
+    )
+
+
+def options_from_args(args: argparse.Namespace, cwd: Path | None = None) -> GateOptions:
+    """The pipeline's options; the project root is found from `cwd` (default: the current one)."""
     from agui_perf.gate.pipeline import GateOptions
 
+    root = project_root(Path.cwd() if cwd is None else cwd)
     return GateOptions(
-        root=Path.cwd(),
+        root=root,
         keyword=args.keyword,
         processes=args.processes,
         min_effect=args.min_effect,
         ref=args.ref,
-        out=args.out,
+        # An explicit --out is the user's path (relative to where they are); the default
+        # belongs to the project, wherever in it the gate was started.
+        out=root / DEFAULT_OUT if args.out is None else args.out,
         scale=args.scale,
     )
 
@@ -188,58 +216,136 @@ def options_from_args(args: argparse.Namespace) -> GateOptions:
 def _os_error(err: OSError) -> GateError:
     # A full disk or a vanished folder mid-run: the user's environment, not a gate bug.
     where = f" ({err.filename})" if err.filename else ""
-    return GateError(f"{err.strerror or err}{where} — fix it and run the gate again")
+    fix = "free some disk space" if err.errno == errno.ENOSPC else "fix it"
+    return GateError(f"{err.strerror or err}{where} — {fix} and run the gate again")
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal, raised where the gate was; it takes Ctrl-C's way out (cleanup, exit 2)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+#: Signals that stop a run. SIGINT and SIGHUP stay ignored when the gate inherits them
+#: ignored (a job started in the background by a non-interactive shell, `nohup`): that is
+#: the convention Python and well-behaved programs follow. SIGTERM always stops it.
+_STOP_SIGNALS = tuple(
+    sig
+    for sig in (
+        signal.SIGINT,
+        signal.SIGTERM,
+        getattr(signal, "SIGHUP", None),  # not on Windows
+    )
+    if sig is not None
+)
 
 
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the gate runs.
+def interrupts() -> Iterator[None]:
+    """While the block runs, a stop signal raises `Interrupted` once; later ones are ignored.
 
-    A cancelled CI job or a `kill` sends SIGTERM, whose default ends Python at once: the
-    benchmark processes (their own process groups, with servers of their own) would be
-    orphaned and the accepted commit's worktree left behind. As KeyboardInterrupt it takes
-    the same path as Ctrl-C: children stopped, worktree removed, baselines/ untouched.
+    The default for SIGTERM and SIGHUP ends Python at once: the benchmark processes (their
+    own process groups, with servers of their own) would be orphaned and the accepted
+    commit's worktree left behind. As a KeyboardInterrupt the signal takes the way out that
+    Ctrl-C takes: children stopped, worktree removed, baselines/ untouched, one error line.
+    A second signal while that cleanup runs (an impatient second Ctrl-C) must not cut it
+    short, so it is ignored; the cleanup is bounded (runner._stop_group, git's timeout).
     """
+    stopping = False
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise Interrupted(signum)
 
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        for sig in _STOP_SIGNALS:
+            current = signal.getsignal(sig)
+            if current is None:  # set outside Python: it could not be put back
+                continue
+            if sig != signal.SIGTERM and current == signal.SIG_IGN:
+                continue
+            previous[sig] = current
+            signal.signal(sig, interrupt)
     except ValueError:  # not the main thread (an embedding caller): leave signals alone
-        yield
-        return
+        previous.clear()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(stop: KeyboardInterrupt) -> str:
+    return f"interrupted ({stop.signal_name})" if isinstance(stop, Interrupted) else "interrupted"
 
 
 def _error(command: str, message: str) -> None:
     print(f"agui-perf gate {command}: error: {message}", file=sys.stderr, flush=True)
 
 
-def run_perf(args: argparse.Namespace) -> int:
-    from agui_perf.gate.pipeline import perf, publish_error
+def _start(
+    command: str, args: argparse.Namespace, stack: contextlib.ExitStack[bool | None]
+) -> GateOptions | int:
+    """The options with the project's gate lock held (until `stack` closes), or an exit code.
 
-    options = options_from_args(args)
+    What goes wrong before the lock is held (no project, another run, an early Ctrl-C) is
+    reported on stderr only: the report folder may belong to the run that holds the lock.
+    """
     try:
-        with sigterm_interrupts():
-            verdict = perf(options)
-    except KeyboardInterrupt:
-        error = GateError("interrupted — no verdict; nothing under baselines/ was changed")
-        _error("perf", str(error))
-        return publish_error(error, options.out).exit_code()
-    except GateError as error:
-        _error("perf", str(error))
-        return publish_error(error, options.out).exit_code()
+        # Imported here, under `interrupts`: the pipeline pulls in scipy (a second or more),
+        # and a Ctrl-C during that import is one line too. fcntl (gate.lock) is POSIX only,
+        # and `agui-perf serve` builds this parser on any platform.
+        import agui_perf.gate.pipeline  # noqa: F401
+        from agui_perf.gate.lock import gate_lock
+
+        options = options_from_args(args)
+        if options.root != Path.cwd().resolve():
+            say(sys.stderr, f"project root: {options.root}")
+        stack.enter_context(gate_lock(options.root))
+    except GateError as err:
+        _error(command, str(err))
     except OSError as err:
-        problem = _os_error(err)
+        _error(command, str(_os_error(err)))
+    except KeyboardInterrupt as stop:
+        _error(command, f"{_interrupted(stop)} — nothing was started")
+    else:
+        return options
+    return 2
+
+
+def run_perf(args: argparse.Namespace) -> int:
+    with interrupts(), contextlib.ExitStack() as stack:
+        options = _start("perf", args, stack)
+        if isinstance(options, int):
+            return options
+        from agui_perf.gate.pipeline import perf, publish_error
+
+        try:
+            verdict = perf(options)
+        except KeyboardInterrupt as stop:
+            problem = GateError(
+                f"{_interrupted(stop)} — no verdict; nothing under baselines/ was changed"
+            )
+        except GateError as err:
+            problem = err
+        except OSError as err:
+            problem = _os_error(err)
+        else:
+            print(verdict.headline)
+            print(f"report: {options.out}")
+            return verdict.exit_code()
         _error("perf", str(problem))
         return publish_error(problem, options.out).exit_code()
-    print(verdict.headline)
-    print(f"report: {options.out}")
-    return verdict.exit_code()
 
 
 def _format_value(metric: str, value: float | None) -> str:
@@ -294,22 +400,24 @@ def _print_update(update: BaselineUpdate) -> None:
 
 
 def run_update_baseline(args: argparse.Namespace) -> int:
-    from agui_perf.gate.pipeline import baseline_file, update_baseline
-    from agui_perf.gate.verdict import error_verdict
+    with interrupts(), contextlib.ExitStack() as stack:
+        options = _start("update-baseline", args, stack)
+        if isinstance(options, int):
+            return options
+        from agui_perf.gate.pipeline import baseline_file, update_baseline
+        from agui_perf.gate.verdict import error_verdict
 
-    options = options_from_args(args)
-    _, relative = baseline_file(options.root)
-    kept = f"{relative} left as it was"
-    try:
-        with sigterm_interrupts():
+        _, relative = baseline_file(options.root)
+        kept = f"{relative} left as it was"
+        try:
             update = update_baseline(options)
-    except KeyboardInterrupt:
-        error = GateError(f"interrupted — {kept}")
-        _error("update-baseline", str(error))
-        return error_verdict(error).exit_code()
-    except (GateError, OSError) as err:
-        problem = err if isinstance(err, GateError) else _os_error(err)
-        _error("update-baseline", f"{problem} — {kept}")
-        return error_verdict(problem).exit_code()
-    _print_update(update)
-    return 0
+        except KeyboardInterrupt as stop:
+            error = GateError(f"{_interrupted(stop)} — {kept}")
+            _error("update-baseline", str(error))
+            return error_verdict(error).exit_code()
+        except (GateError, OSError) as err:
+            problem = err if isinstance(err, GateError) else _os_error(err)
+            _error("update-baseline", f"{problem} — {kept}")
+            return error_verdict(problem).exit_code()
+        _print_update(update)
+        return 0

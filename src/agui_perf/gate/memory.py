@@ -40,8 +40,10 @@ from typing import TYPE_CHECKING, TextIO, TypedDict
 import memray
 
 from agui_perf.gate import _memory_child
+from agui_perf.gate._cause import cause_line
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.progress import say
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -162,7 +164,7 @@ def run_all(
     records: list[MemoryRecord] = []
     for index, name in enumerate(names, start=1):
         step = f"memory {index}/{len(names)} {name}"
-        _say(progress, f"{step} …")
+        say(progress, f"{step} …")
         started = time.perf_counter()
         record = run_scenario(
             name,
@@ -174,7 +176,7 @@ def run_all(
             top=top,
         )
         elapsed = time.perf_counter() - started
-        _say(progress, f"{step}: {describe(record)} ({elapsed:.1f} s)")
+        say(progress, f"{step}: {describe(record)} ({elapsed:.1f} s)")
         records.append(record)
     return records
 
@@ -198,11 +200,6 @@ def describe(record: MemoryRecord) -> str:
         f"{record['total_allocations']:,} allocations, "
         f"leaked {record['leaked_bytes']:,} B"
     )
-
-
-def _say(progress: TextIO | None, line: str) -> None:
-    if progress is not None:
-        print(line, file=progress, flush=True)
 
 
 def _check_paths(name: str, src_dir: Path, scenarios_file: Path) -> tuple[Path, Path]:
@@ -297,8 +294,7 @@ def _run_child(
         _write_log(log, stderr)
         raise ScenarioTimeoutError(
             name,
-            f"memory scenario {name!r} did not finish within {timeout:g} s"
-            f"{_last_line_suffix(stderr)}",
+            f"memory scenario {name!r} did not finish within {timeout:g} s{_cause_suffix(stderr)}",
             log=log,
         ) from None
     except OSError as err:
@@ -309,12 +305,12 @@ def _run_child(
         return done.stdout
     _write_log(log, done.stderr)
     if done.returncode == _memory_child.EXIT_UNKNOWN:
-        raise UnknownScenarioError(name, _last_line(done.stderr))
+        raise UnknownScenarioError(name, _cause(done.stderr))
     if done.returncode == _memory_child.EXIT_BAD_FILE:
-        raise MemoryScenarioError(name, f"memory scenario {name!r}: {_last_line(done.stderr)}")
+        raise MemoryScenarioError(name, f"memory scenario {name!r}: {_cause(done.stderr)}")
     raise MemoryScenarioError(
         name,
-        f"memory scenario {name!r} failed (exit {done.returncode}){_last_line_suffix(done.stderr)}",
+        f"memory scenario {name!r} failed (exit {done.returncode}){_cause_suffix(done.stderr)}",
         log=log,
     )
 
@@ -326,13 +322,13 @@ def _text(output: str | bytes | None) -> str:
     return output or ""
 
 
-def _last_line(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output on stderr"
+def _cause(stderr: str) -> str:
+    # Not simply the last line: warnings printed at shutdown come after the traceback.
+    return cause_line(stderr) or "no output on stderr"
 
 
-def _last_line_suffix(stderr: str) -> str:
-    return f": {_last_line(stderr)}" if stderr.strip() else ""
+def _cause_suffix(stderr: str) -> str:
+    return f": {_cause(stderr)}" if stderr.strip() else ""
 
 
 def _write_log(log: Path | None, stderr: str) -> None:

@@ -384,8 +384,9 @@ def _measure_both(
     runs = hooks.timing(sides, run_options, run_dir / "timing")
     # One calibration reference for both sides (gate.calibration says why).
     reference = reference_calibration([*runs[accepted.label], *runs[current.label]])
+    # No benchmark on the current side is fine when the accepted one has some (all "removed"):
+    # run_interleaved has already refused a selection that runs nothing on either side.
     current_benchmarks = merge_side(current, runs[current.label], reference=reference)
-    _require_benchmarks(current_benchmarks, run_options.keyword)
     accepted_benchmarks = merge_side(accepted, runs[accepted.label], reference=reference)
     memory, counts = _memory_and_counts(sides, run_options, run_dir, hooks)
     base = Results(
@@ -492,6 +493,12 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
         comparison = compare(reference, current, settings, accepted_found=False)
 
     counts = _compare_counts(baseline_results, current, settings, accepted.found)
+    if current.source.dirty:
+        _say(
+            hooks.progress,
+            f"{PROGRESS_PREFIX} note: the current code has uncommitted changes in src/ — "
+            "measured as the files are on disk, not as any commit",
+        )
     budgets = check_budgets(current, settings.budgets)
     verdict = decide(comparison, budgets, accepted, settings, counts=counts)
     _write_results(out, current, baseline_results)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,8 +27,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
+from agui_perf.gate._cause import cause_line
 from agui_perf.gate.calibration import calibrate_runs
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.progress import PREFIX as PROGRESS_PREFIX
+from agui_perf.gate.progress import say
 from agui_perf.gate.results import ProcessRun, load_pytest_benchmark, merge_processes
 
 if TYPE_CHECKING:
@@ -91,7 +95,6 @@ DEFAULT_MAX_TIME = 0.1
 DEFAULT_TIMEOUT = 600.0
 #: pytest's exit status when nothing was collected (e.g. `-k` matched no benchmark).
 EXIT_NO_TESTS = 5
-PROGRESS_PREFIX = "[perf]"
 #: pytest -m expression: leave out the comparison implementations (marker `reference`).
 REFERENCE_DESELECT = "not reference"
 #: The calibration plugin: a top-level module in PLUGIN_DIR, which `job_env` puts on
@@ -99,6 +102,16 @@ REFERENCE_DESELECT = "not reference"
 CALIBRATION_PLUGIN = "agui_perf_calibration"
 PLUGIN_DIR = Path(__file__).resolve().parent / "_pytest_plugin"
 _STOP_GRACE_S = 10.0
+#: The start of pytest-benchmark's warning for a process that ran no benchmark.
+_NOT_SAVING = "Not saving anything"
+#: pytest's exit status for a usage error (a -k expression it cannot parse, among others).
+_EXIT_USAGE = 4
+_BAD_KEYWORD = "ERROR: Wrong expression passed to '-k': "
+_KEYWORD_HINT = (
+    "fix the expression: benchmark names (or parts of them) joined with and, or, not and "
+    "parentheses, e.g. -k 'encode and not sdk'"
+)
+_LIST_HINT = "pytest tests/benchmarks --collect-only -q -m 'not reference' lists them"
 
 
 @dataclass(frozen=True)
@@ -141,6 +154,7 @@ class Job:
     json_path: Path  # --benchmark-json target
     log_path: Path  # the process's combined stdout and stderr
     timeout: float
+    keyword: str | None = None  # the -k expression in `command`, quoted in errors about it
 
 
 #: Runs a job to completion and returns its exit status (tests inject fakes).
@@ -172,6 +186,12 @@ def pytest_command(side: Side, json_path: Path, options: RunOptions) -> tuple[st
         # Times a calibration loop around each `cpu_bound` benchmark (gate.calibration).
         "-p",
         CALIBRATION_PLUGIN,
+        # pytest-benchmark warns when a process ran no benchmark (-k selects none in this
+        # tree); under `filterwarnings = error` that warning becomes a crash at session end
+        # that hides pytest's own exit status and message (a bad -k, nothing collected).
+        # An empty side is the gate's to judge (run_interleaved), from the exit status.
+        "-W",
+        f"ignore:{_NOT_SAVING}",
     ]
     if options.keyword:
         command += ["-k", options.keyword]
@@ -223,7 +243,8 @@ def run_process(job: Job) -> int:
     """Run one benchmark process to completion, its output into `job.log_path`.
 
     The process gets its own process group: the benchmarks start servers of their own, and
-    on a timeout or Ctrl-C the whole group is stopped, so no server outlives the gate.
+    on a timeout, Ctrl-C or SIGTERM the whole group is stopped, so no server outlives the
+    gate; what is left of the group when pytest itself has ended is killed too.
     """
     job.log_path.parent.mkdir(parents=True, exist_ok=True)
     with job.log_path.open("wb") as log:
@@ -242,7 +263,7 @@ def run_process(job: Job) -> int:
                 f"cannot start the benchmark process {job.command[0]!r} ({err.strerror})"
             ) from None
         try:
-            return proc.wait(timeout=job.timeout)
+            status = proc.wait(timeout=job.timeout)
         except subprocess.TimeoutExpired:
             _stop_group(proc)
             raise GateError(
@@ -252,46 +273,118 @@ def run_process(job: Job) -> int:
         except BaseException:
             _stop_group(proc)
             raise
+        # A server a benchmark started and never stopped would hold its port and a core
+        # through every later process.
+        _signal_group(proc.pid, signal.SIGKILL)
+        return status
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    # ProcessLookupError: nobody is left in the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group and wait for pytest (SIGKILL if it does not go); then kill the rest.
+
+    Waiting for the leader bounds the stop; the servers got the same SIGTERM and whatever of
+    them is still there once pytest has gone is killed, not waited for.
+    """
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
+        _signal_group(proc.pid, sig)
         try:
             proc.wait(timeout=_STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             continue
-        return
+        break
+    _signal_group(proc.pid, signal.SIGKILL)
 
 
 def _where(job: Job) -> str:
     return f"benchmark process {job.round} of the {job.side.label} code ({job.side.revision})"
 
 
-def _failure_line(log_path: Path) -> str:
-    """The line that says what failed: pytest's first FAILED/ERROR summary line, else the last."""
+def _log_text(log_path: Path) -> str:
     try:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
+        return log_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return "no output"
+        return ""
+
+
+def _failure_line(text: str) -> str:
+    """The line that says what failed: pytest's first FAILED/ERROR summary line, else the cause.
+
+    The cause is a usage error or the exception a traceback ends with, not merely the last
+    line, which may be a warning printed on the way out (`_cause`).
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         if line.startswith(("FAILED ", "ERROR ")):
             return line
-    return lines[-1] if lines else "no output"
+    return cause_line(text) or "no output"
+
+
+def _bad_keyword(job: Job, text: str) -> GateError | None:
+    """pytest's own complaint about the -k expression, as the gate's error (None: not that)."""
+    for line in text.splitlines():
+        if line.startswith(_BAD_KEYWORD):
+            detail = line.removeprefix(_BAD_KEYWORD).strip()
+            keyword = job.keyword or ""
+            # pytest repeats the expression before its message: "((( and: at column 5: …".
+            detail = detail.removeprefix(f"{keyword}: ") if keyword else detail
+            return GateError(
+                f"-k {keyword!r} is not a valid pytest -k expression: {detail} — {_KEYWORD_HINT}"
+            )
+    return None
 
 
 def _read_job(job: Job, status: int) -> ProcessRun:
-    if status == EXIT_NO_TESTS and not job.json_path.exists():
-        # No benchmark selected in this tree (e.g. -k names one the accepted code lacks).
+    if status in (0, EXIT_NO_TESTS) and not job.json_path.exists():
+        # No benchmark ran in this tree: -k names none of its benchmarks (status 5: nothing
+        # collected), or only tests without the benchmark fixture (skipped by
+        # --benchmark-only; pytest-benchmark then writes no file). run_interleaved judges.
         return ProcessRun(origin=f"benchmark results '{job.json_path}'", benchmarks={})
     if status != 0:
+        text = _log_text(job.log_path)
+        bad = _bad_keyword(job, text) if status == _EXIT_USAGE else None
+        if bad is not None:
+            raise bad
         raise GateError(
-            f"{_where(job)} failed (pytest exit {status}): {_failure_line(job.log_path)} "
+            f"{_where(job)} failed (pytest exit {status}): {_failure_line(text)} "
             f"— fix it; full output in {job.log_path}"
         )
     return load_pytest_benchmark(job.json_path)
+
+
+def _collected(log_path: Path) -> str:
+    """How many tests the process collected, from pytest's summary ("2 deselected in 0.1s")."""
+    lines = [line.strip() for line in _log_text(log_path).splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    # "2 deselected in 0.1s", "no tests collected (24 deselected) in 2.2s": pytest's wording.
+    match = re.search(r"\b(\d+) deselected\b", last)
+    if match:
+        return f"0 of {match.group(1)} collected"
+    if last.startswith(("no tests ran", "no tests collected")):
+        return "no tests collected"
+    return "nothing selected"
+
+
+def _nothing_selected(
+    sides: Sequence[Side], logs: Mapping[str, Path], keyword: str | None
+) -> GateError:
+    """The error for a first round in which no side ran a benchmark."""
+    counts = ", ".join(f"{side.label}: {_collected(logs[side.label])}" for side in sides)
+    where = f"the {sides[0].label} code" if len(sides) == 1 else "either tree"
+    if keyword:
+        return GateError(
+            f"-k {keyword!r} selects no benchmark in {where} ({counts}) — check the names; "
+            f"{_LIST_HINT}"
+        )
+    return GateError(
+        f"no benchmark to run under {BENCHMARKS_DIR.as_posix()} in {where} ({counts}) — add "
+        "some (benchmarks marked reference are never timed by the gate)"
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -310,6 +403,9 @@ class _Eta:
     def record(self, label: str, seconds: float) -> None:
         self.durations[label].append(seconds)
         self.remaining[label] -= 1
+
+    def skip(self, label: str) -> None:
+        self.remaining[label] = 0
 
     def left(self) -> float | None:
         measured = [d for ds in self.durations.values() for d in ds]
@@ -337,6 +433,10 @@ def run_interleaved(
 
     Returns each side's per-process results in run order. Progress lines on `progress` say
     which side and round is running and how long is left.
+
+    A side whose first process ran no benchmark (-k selects only benchmarks the other tree
+    has: new or removed ones) is not run again: every fresh process would collect the same
+    nothing. If no side ran one, the selection is the problem: a GateError after one round.
     """
     if options.processes < 1:
         raise GateError(f"--processes must be at least 1, got {options.processes}")
@@ -348,8 +448,9 @@ def run_interleaved(
             )
     runs: dict[str, list[ProcessRun]] = {side.label: [] for side in sides}
     eta = _Eta(sides, options.processes)
+    active = list(sides)
     for round_ in range(1, options.processes + 1):
-        for side in sides:
+        for side in active:
             folder = out_dir / side.label
             folder.mkdir(parents=True, exist_ok=True)
             json_path = folder / f"process-{round_:02d}.json"
@@ -363,19 +464,49 @@ def run_interleaved(
                 json_path=json_path,
                 log_path=folder / f"process-{round_:02d}.log",
                 timeout=options.timeout,
+                keyword=options.keyword,
             )
             left = eta.left()
             remaining = "estimating time left" if left is None else f"~{format_duration(left)} left"
-            _say(
+            say(
                 progress,
-                f"{PROGRESS_PREFIX} {stage} round {round_}/{options.processes} · {side.label} "
+                f"{stage} round {round_}/{options.processes} · {side.label} "
                 f"({side.revision}) · {remaining}",
             )
             started = clock()
             status = launcher(job)
             eta.record(side.label, clock() - started)
             runs[side.label].append(_read_job(job, status))
+        if round_ == 1:
+            active = _with_benchmarks(sides, runs, out_dir, options.keyword, progress, eta)
     return runs
+
+
+def _with_benchmarks(
+    sides: Sequence[Side],
+    runs: Mapping[str, Sequence[ProcessRun]],
+    out_dir: Path,
+    keyword: str | None,
+    progress: TextIO | None,
+    eta: _Eta,
+) -> list[Side]:
+    """The sides whose first process ran a benchmark; a GateError if none did."""
+    active = [side for side in sides if runs[side.label][0].benchmarks]
+    if not active:
+        # Current first: that is the tree the user is asking about.
+        ordered = sorted(sides, key=lambda side: side.label != "current")
+        logs = {side.label: out_dir / side.label / "process-01.log" for side in sides}
+        raise _nothing_selected(ordered, logs, keyword)
+    for side in sides:
+        if side not in active:
+            eta.skip(side.label)
+            selection = f"-k {keyword!r}" if keyword else "the gate's selection"
+            say(
+                progress,
+                f"the {side.label} code ({side.revision}) has no benchmark matching {selection}; "
+                "measuring the other side alone",
+            )
+    return active
 
 
 def merge_side(
@@ -402,8 +533,3 @@ def merge_side(
         return merge_processes(calibrate_runs(runs, reference=reference))
     except GateError as err:
         raise GateError(f"{side.label} code ({side.revision}): {err}") from None
-
-
-def _say(progress: TextIO | None, line: str) -> None:
-    if progress is not None:
-        print(line, file=progress, flush=True)

@@ -93,6 +93,8 @@ def _run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ["git", *args],
         cwd=cwd,
         env=_git_env(),
+        # Never the user's terminal: nothing git runs for the gate may wait for input.
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=GIT_TIMEOUT,
@@ -101,7 +103,15 @@ def _run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _last_line(text: str) -> str:
+    """git's message: its `fatal:`/`error:` line, else the last line.
+
+    git often follows the cause with advice ("use 'add -f' to override, or …"), which alone
+    does not say what is wrong.
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal: ", "error: ")):
+            return line
     return lines[-1] if lines else "no message"
 
 
@@ -247,16 +257,46 @@ def working_source(root: Path) -> Source:
     return Source(commit=commit, tree_hash=_tree_hash(repo, commit), dirty=bool(status.strip()))
 
 
-def _registered(repo: Repository, path: Path) -> str | None:
-    """The HEAD commit of the worktree registered at `path`, if git knows one there."""
+def _registered(repo: Repository) -> dict[Path, str]:
+    """Every worktree git has registered: its path and HEAD commit ("" if it has none)."""
     listing = _git(repo, "worktree", "list", "--porcelain")
+    found: dict[Path, str] = {}
     current: Path | None = None
     for line in listing.splitlines():
         if line.startswith("worktree "):
             current = Path(line.removeprefix("worktree ")).resolve()
-        elif line.startswith("HEAD ") and current == path:
-            return line.removeprefix("HEAD ").strip()
-    return None
+            found[current] = ""
+        elif line.startswith("HEAD ") and current is not None:
+            found[current] = line.removeprefix("HEAD ").strip()
+    return found
+
+
+def _remove(repo: Repository, path: Path) -> None:
+    # --force twice: also a worktree that is locked, as `git worktree add` leaves one
+    # ("initializing") when it is killed half way.
+    _git(repo, "worktree", "remove", "--force", "--force", str(path))
+
+
+def _clear_leftovers(repo: Repository, base: Path, keep: Path | None) -> None:
+    """Remove every worktree and folder under `base` except `keep`: a killed run's leftovers.
+
+    Only one gate run uses a project's `.perf/` at a time (`gate.lock`), so anything under
+    `.perf/worktrees/` that this run did not make was left by a run that could not clean up
+    (SIGKILL, a power cut), possibly of another accepted commit.
+    """
+    for path in _registered(repo):
+        if path != keep and path.is_relative_to(base):
+            _remove(repo, path)
+    _git(repo, "worktree", "prune")
+    if base.is_dir():
+        for entry in base.iterdir():
+            if entry.resolve() == keep:
+                continue
+            # Not a worktree git knows (pruned or removed above): a leftover folder.
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def _is_clean(path: Path) -> bool:
@@ -271,29 +311,34 @@ def _is_clean(path: Path) -> bool:
 def worktree(root: Path, commit: str) -> Iterator[Checkout]:
     """Check out `commit` detached at `<root>/.perf/worktrees/<commit>`; remove it on exit.
 
-    A clean worktree already there at that commit (left by an interrupted run) is reused;
-    stale registrations are pruned first, and a leftover folder that git does not know is
-    replaced. Failure to check out is a GitError.
+    A clean worktree already there at that commit (left by a killed run) is reused; anything
+    else under `.perf/worktrees/` is removed first (`_clear_leftovers`), stale or locked
+    registrations included. Failure to check out is a GitError. From the first git command
+    on, an interrupt (or any error) removes what was made.
     """
     repo = open_repository(root)
     if isinstance(repo, str):
         raise GitError(f"cannot check out {commit[:12]}: {repo}")
-    base = repo.root / WORKTREES
-    path = (base / commit).resolve()
-    _git(repo, "worktree", "prune")
-    if _registered(repo, path) != commit or not _is_clean(path):
-        if _registered(repo, path) is not None:
-            _git(repo, "worktree", "remove", "--force", str(path))
-        if path.exists() and path.is_relative_to(base.resolve()):
-            # Not a worktree git knows (pruned above): a leftover folder from a killed run.
-            shutil.rmtree(path)
-        base.mkdir(parents=True, exist_ok=True)
-        _git(repo, "worktree", "add", "--detach", str(path), commit)
-    project = path / repo.prefix if repo.prefix else path
+    base = (repo.root / WORKTREES).resolve()
+    path = base / commit
     try:
+        _git(repo, "worktree", "prune")
+        reuse = _registered(repo).get(path) == commit and _is_clean(path)
+        _clear_leftovers(repo, base, path if reuse else None)
+        if not reuse:
+            base.mkdir(parents=True, exist_ok=True)
+            # --force twice: a registration of this path that prune and remove could not
+            # clear (locked, folder gone) must not stop the run.
+            _git(repo, "worktree", "add", "--force", "--force", "--detach", str(path), commit)
+        project = path / repo.prefix if repo.prefix else path
         yield Checkout(commit=commit, path=path, root=project)
     finally:
         with contextlib.suppress(GitError, OSError, subprocess.TimeoutExpired):
-            _git(repo, "worktree", "remove", "--force", str(path))
+            if path in _registered(repo):
+                _remove(repo, path)
         with contextlib.suppress(GitError, OSError, subprocess.TimeoutExpired):
             _git(repo, "worktree", "prune")
+        with contextlib.suppress(OSError):
+            # A `git worktree add` stopped half way leaves a folder git may not know.
+            if path.exists():
+                shutil.rmtree(path)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.cli import sigterm_interrupts
+from agui_perf.gate.cli import interrupts
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.quality.cases import UNCHANGED, Case
 from agui_perf.gate.quality.copies import (
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(sys.argv[1:] if argv is None else argv)
     progress = Progress()
     try:
-        with sigterm_interrupts():
+        with interrupts():
             report = run(config, progress)
             markdown, data = write_report(config.out, report)
     except KeyboardInterrupt:
