@@ -18,7 +18,6 @@ from agui_perf.gate.cli import GateArgumentParser, add_gate_parser
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.quality.cases import Case, plan_cases
 from agui_perf.gate.quality.inject import MAX_ITERATIONS, Target, Work
-from agui_perf.gate.runner import DEFAULT_OUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -178,7 +177,8 @@ def _gate_options(parser: GateArgumentParser, args: Sequence[str]) -> argparse.N
     add_gate_parser(root.add_subparsers(dest="command"))
     options = root.parse_args(["gate", "perf", *args])
     given_out = any(a == "--out" or a.startswith("--out=") for a in args)
-    if given_out or options.out != DEFAULT_OUT:
+    # The gate's --out defaults to None (its project root's .perf/report).
+    if given_out or options.out is not None:
         parser.error(
             "the gate options must not set --out: every gate run writes its report to its "
             "own folder under --out of verdict-quality"
