@@ -2,10 +2,10 @@
 
 Why: the service benchmarks time wall-clock rounds of a client in this process talking to a
 server in a child process, on cores they share with each other and with whatever else runs.
-Their wall time spread 20-56 % between fresh processes here, far more than the slowdowns worth
-catching. The CPU time the *server* spent on a round is its own work and hardly moves with the
-load: for the 20,000-event burst stream it spread about 2 % between fresh processes with the
-machine's two cores loaded 4-9 deep by other jobs.
+Their wall time spread 15-70 % between fresh gate processes here, far more than the slowdowns
+worth catching. The CPU time the *server* spent on a round is its own work and hardly moves
+with the load: for the 20,000-event burst stream it spread 1.3-2.9 % between fresh processes
+with the machine's two cores loaded 3-10 deep by other jobs.
 
 How:
 
@@ -22,10 +22,10 @@ How:
 - With at least two cores this process's thread runs on one (`pinned_client`) and every
   thread of the server on another (`pin_server`, called by the code that starts the server).
   Unpinned, client and server sometimes share a core; the server then sends fewer, bigger
-  writes while it waits and spends less CPU, by an amount that varies from run to run (the
-  burst's server CPU spread 3.6 % between fresh servers unpinned, 1.2 % pinned, both under the
-  same heavy load). The price is wall time under load: a pinned process cannot move to the
-  other core when its own is busy. With one core nothing is pinned, and `extra_info` says so.
+  writes while it waits and spends less CPU (about 5 % less on the burst), by an amount that
+  depends on the scheduling. The price is wall time under load: a pinned process cannot move
+  to the other core when its own is busy (the burst's wall round took 1.8x as long pinned with
+  the cores loaded 5 deep). With one core nothing is pinned, and `extra_info` says so.
 
 What a benchmark publishes (`ServerCpu.extra_info`): `server_cpu_s` (the CPU seconds of each
 measured round, a list), their median `server_cpu_median_s`, `server_cpu_per_event_ns` (the
