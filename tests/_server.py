@@ -6,6 +6,8 @@
   process (what benchmarks want: the client does not compete with the server for the GIL).
 - `running_command(args, port)`: any `python <args>` child that listens on `port`
   (e.g. `["-m", "agui_perf", "serve", "--port", str(port)]`).
+- `server_process(target)` and `command_process(args, port)`: the same two, yielding a
+  `ServerProcess` (URL and pid), for a caller that pins the child or reads its CPU time.
 
 Each yields the base URL (`http://127.0.0.1:<port>`) once the server accepts connections,
 and stops the server on exit: uvicorn's graceful shutdown first, then force.
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
@@ -36,10 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "HOST",
     "STARTUP_TIMEOUT",
+    "ServerProcess",
+    "command_process",
     "free_port",
     "running_command",
     "running_server",
     "running_server_process",
+    "server_process",
     "subprocess_env",
 ]
 
@@ -107,11 +113,28 @@ def running_server(app: ASGIApp) -> Iterator[str]:
         sock.close()
 
 
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """A server child process: its base URL and its process id."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
 def running_command(
     args: Sequence[str], port: int, *, env: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """Run `python <args>` (a server listening on `port`) until the block exits."""
+    with command_process(args, port, env=env) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def command_process(
+    args: Sequence[str], port: int, *, env: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """`running_command`, yielding the child's URL and pid."""
     with tempfile.TemporaryFile() as output:
         proc = subprocess.Popen(
             [sys.executable, *args],
@@ -121,7 +144,7 @@ def running_command(
         )
         try:
             _wait_until_listening(proc, port, output)
-            yield f"http://{HOST}:{port}"
+            yield ServerProcess(f"http://{HOST}:{port}", proc.pid)
         finally:
             proc.terminate()
             try:
@@ -136,13 +159,22 @@ def running_server_process(
     target: str, *, factory: bool = False, env: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """Serve the import string `target` (`module:attr`) with uvicorn in a child process."""
+    with server_process(target, factory=factory, env=env) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def server_process(
+    target: str, *, factory: bool = False, env: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """`running_server_process`, yielding the child's URL and pid."""
     port = free_port()
     args = ["-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
     args += ["--log-level", "warning", "--no-access-log", "--lifespan", "off"]
     if factory:
         args.append("--factory")
-    with running_command(args, port, env=env) as url:
-        yield url
+    with command_process(args, port, env=env) as server:
+        yield server
 
 
 def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, output: IO[bytes]) -> None:

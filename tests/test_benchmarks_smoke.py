@@ -7,7 +7,9 @@ as good as the receive time it pairs with each frame.
 this test runs the whole suite once in a child pytest at the smallest scale with the shortest
 pytest-benchmark settings, and checks the `--benchmark-json` it writes: every collected
 benchmark reported stats, and each known benchmark published the `extra_info` keys the gate's
-budgets and report read. Nothing here is timed; the child's own timeouts catch a hang.
+budgets and report read, and each benchmark that talks to a server process its server's CPU
+time per round, which the gate's loader turns into a row of its own. Nothing here is timed;
+the child's own timeouts catch a hang.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 import pytest
 
+from agui_perf.gate.results import SERVER_CPU_SUFFIX, load_pytest_benchmark
 from tests._server import HOST, subprocess_env
 from tests.benchmarks._sse import (
     LATENCY_KEYS,
@@ -47,10 +50,23 @@ SMALLEST_SCALE: Final = "0.001"
 #: A guard against a hung child, not a time limit on the suite.
 HANG_TIMEOUT_S: Final = 600
 
+#: What every benchmark that talks to a server process publishes (tests/benchmarks/_server_cpu.py).
+SERVER_CPU_KEYS: Final = frozenset(
+    {"server_cpu_s", "server_cpu_median_s", "server_cpu_per_event_ns", "pinning"}
+)
+#: The benchmarks that talk to a server process, by test function.
+SERVER_BENCHMARKS: Final = frozenset(
+    {
+        "test_event_latency",
+        "test_concurrent_streams",
+        "test_workflow_duration",
+        "test_stream_events_per_second",
+    }
+)
 #: extra_info keys each benchmark must publish, by test function (every parametrization).
 #: A benchmark renamed or removed shows up here too: names key the gate's baseline.
 REQUIRED_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "test_event_latency": frozenset({*LATENCY_KEYS, "events"}),
+    "test_event_latency": frozenset({*LATENCY_KEYS, "events", *SERVER_CPU_KEYS}),
     "test_concurrent_streams": frozenset(
         {
             "streams",
@@ -60,10 +76,11 @@ REQUIRED_KEYS: Final[Mapping[str, frozenset[str]]] = {
             "events_per_s",
             "latency_p95_ms",
             "latency_p99_ms",
+            *SERVER_CPU_KEYS,
         }
     ),
-    "test_workflow_duration": frozenset({"workflow_s", "events"}),
-    "test_stream_events_per_second": frozenset({"events_per_s"}),
+    "test_workflow_duration": frozenset({"workflow_s", "events", *SERVER_CPU_KEYS}),
+    "test_stream_events_per_second": frozenset({"events_per_s", *SERVER_CPU_KEYS}),
     "test_encode_account_analysis_run": frozenset({"events_per_s"}),
     "test_build_and_encode_one_event": frozenset({"events_per_s"}),
     "test_verifier_one_run": frozenset({"events_per_s"}),
@@ -71,8 +88,8 @@ REQUIRED_KEYS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-def _run_suite(tmp_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Run tests/benchmarks in a child pytest: (collected benchmark names, JSON entries)."""
+def _run_suite(tmp_path: Path) -> tuple[list[str], list[dict[str, Any]], Path]:
+    """Run tests/benchmarks in a child pytest: (collected names, JSON entries, the JSON)."""
     report = tmp_path / "benchmarks.json"
     collected = tmp_path / "collected.json"
     env = subprocess_env({SCALE_ENV: SMALLEST_SCALE, COLLECTED_ENV: str(collected)})
@@ -102,11 +119,11 @@ def _run_suite(tmp_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     assert " skipped" not in result.stdout, f"a benchmark was skipped:\n{output}"
     names: list[str] = orjson.loads(collected.read_bytes())
     entries: list[dict[str, Any]] = orjson.loads(report.read_bytes())["benchmarks"]
-    return names, entries
+    return names, entries, report
 
 
 def test_every_benchmark_runs_and_reports_its_figures(tmp_path: Path) -> None:
-    collected, entries = _run_suite(tmp_path)
+    collected, entries, report = _run_suite(tmp_path)
     by_name = {entry["name"]: entry for entry in entries}
 
     assert collected, "no benchmark was collected from tests/benchmarks"
@@ -123,6 +140,17 @@ def test_every_benchmark_runs_and_reports_its_figures(tmp_path: Path) -> None:
     concurrency = by_name["test_concurrent_streams"]["extra_info"]
     assert concurrency["errors"] == 0, concurrency["first_error"]
     assert concurrency["concurrent_streams"] == concurrency["streams"]
+
+    # The gate reads the server's CPU time of each round as a row of its own.
+    rows = load_pytest_benchmark(report).benchmarks
+    for name, entry in by_name.items():
+        if name.partition("[")[0] not in SERVER_BENCHMARKS:
+            assert name + SERVER_CPU_SUFFIX not in rows
+            continue
+        derived = rows[name + SERVER_CPU_SUFFIX]
+        assert derived.data == tuple(entry["extra_info"]["server_cpu_s"])
+        assert len(derived.data) == len(entry["stats"]["data"]), f"{name}: a round unsampled"
+        assert derived.median > 0
 
 
 # --- the client ------------------------------------------------------------------------------

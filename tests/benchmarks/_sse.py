@@ -29,12 +29,15 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import orjson
 import pytest
 
+from tests.benchmarks._server_cpu import time_server_rounds
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
     from pytest_benchmark.fixture import BenchmarkFixture
 
     from agui_perf.stream.types import Event
+    from tests.benchmarks._server_cpu import ServerCpu
 
 __all__ = [
     "LATENCY_KEYS",
@@ -261,22 +264,19 @@ def timed_rounds(
     runner: asyncio.Runner,
     make: Callable[[], Coroutine[Any, Any, _T]],
     rounds: int,
+    cpu: ServerCpu,
 ) -> tuple[list[_T], list[_T]]:
     """Time `rounds` runs of `make()` on `runner` after one warm-up: (warm-up, measured) results.
 
-    One round is one call: `iterations=1`, because a round is a whole HTTP run and repeating
-    it inside a round would only hide its spread. The results are kept for the caller to
-    analyse after the timing is over.
+    One call a round, the server's CPU time read around each (`time_server_rounds`). The
+    results are kept for the caller to analyse after the timing is over.
     """
     results: list[_T] = []
 
     def one_round() -> None:
         results.append(runner.run(make()))
 
-    # pytest-benchmark's pedantic() is unannotated.
-    benchmark.pedantic(  # type: ignore[no-untyped-call]
-        one_round, rounds=rounds, warmup_rounds=1, iterations=1
-    )
+    time_server_rounds(benchmark, one_round, rounds, cpu)
     # Under --benchmark-disable pedantic() calls the function once, without a warm-up.
     return results[:-rounds], results[-rounds:]
 
@@ -289,6 +289,7 @@ def timed_runs(
     rounds: int,
     *,
     timeout: float,
+    cpu: ServerCpu,
 ) -> list[Run]:
     """Time `rounds` single-stream runs of `request` (after a warm-up) and read them back.
 
@@ -297,7 +298,7 @@ def timed_runs(
     """
     with asyncio.Runner() as runner:
         _, captures = timed_rounds(
-            benchmark, runner, lambda: post(host, port, request, timeout=timeout), rounds
+            benchmark, runner, lambda: post(host, port, request, timeout=timeout), rounds, cpu
         )
     runs = [read_run(capture) for capture in captures]
     failed = [run.error for run in runs if run.error]

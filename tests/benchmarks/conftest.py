@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from tests._server import running_server_process
+from tests._server import server_process
+from tests.benchmarks._server_cpu import Cores, ServerCpu, pin_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -78,10 +79,16 @@ _SCALE_KEY: Final = pytest.StashKey[Scale]()
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    """Where the server under test listens."""
+    """Where the server under test listens, its process and the cores client and server use."""
 
     host: str
     port: int
+    pid: int
+    cores: Cores | None
+
+    def cpu(self) -> ServerCpu:
+        """A fresh recorder of this server's CPU time per round (one per benchmark)."""
+        return ServerCpu(self.pid, self.cores)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -154,6 +161,7 @@ def agui_server() -> Iterator[Server]:
 
     A child process, so that the client does not compete with the server for one GIL; one
     worker, so that a benchmark measures one event loop, the unit the core is written for.
+    With two cores or more it runs on a core of its own (`_server_cpu` says why).
     """
     # Each client holds one socket here and the server one more: raise the soft limit (the
     # child inherits it) rather than fail with EMFILE when many streams are asked for.
@@ -161,8 +169,9 @@ def agui_server() -> Iterator[Server]:
     if soft != resource.RLIM_INFINITY and soft < _NOFILE:
         ceiling = _NOFILE if hard == resource.RLIM_INFINITY else min(_NOFILE, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
-    with running_server_process("agui_perf.stream.app:create_app", factory=True) as url:
-        parts = urlsplit(url)
+    with server_process("agui_perf.stream.app:create_app", factory=True) as child:
+        cores = pin_server(child.pid)
+        parts = urlsplit(child.url)
         assert parts.hostname is not None
         assert parts.port is not None
-        yield Server(parts.hostname, parts.port)
+        yield Server(parts.hostname, parts.port, child.pid, cores)

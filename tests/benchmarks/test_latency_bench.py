@@ -8,7 +8,8 @@ when it was yielded; the client notes the same clock when the read that complete
 returned. The latencies of every event of every measured round are pooled.
 
 A round is one whole run (one HTTP request), so the round time is mostly the pacing; the
-figures that matter are in `extra_info`.
+figures that matter are in `extra_info`, with the server's CPU time per round (`server_cpu_s`,
+`_server_cpu`), which the pacing does not set.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def test_event_latency(benchmark: BenchmarkFixture, agui_server: Server, agui_sc
         workflow="paced",
         params={"text_chunks": chunks, "rate_per_s": RATE_PER_S, "stamp": "monotonic"},
     )
-    runs = timed_runs(benchmark, host, port, request, rounds, timeout=TIMEOUT_S)
+    cpu = agui_server.cpu()
+    runs = timed_runs(benchmark, host, port, request, rounds, timeout=TIMEOUT_S, cpu=cpu)
     latencies = [latency for run in runs for latency in run.latencies_ns()]
     events = sum(len(run.events) for run in runs)
     assert len(latencies) == events, f"{events - len(latencies)} events carry no monotonicNs"
@@ -58,3 +60,4 @@ def test_event_latency(benchmark: BenchmarkFixture, agui_server: Server, agui_sc
     benchmark.extra_info.update(latency_summary(latencies))
     benchmark.extra_info["events"] = events
     benchmark.extra_info["rate_per_s"] = RATE_PER_S
+    benchmark.extra_info.update(cpu.extra_info(rounds, [len(run.events) for run in runs]))

@@ -1,9 +1,17 @@
 """One SSE stream over loopback HTTP: our app against the reference server (same workload).
 
 Each server runs under uvicorn (one worker) in its own child process, so the client below
-does not share a GIL with it. The client reads the raw byte stream with httpx and counts
-frames; a round is one whole run of the burst workflow (`EVENTS` text chunks).
-`extra_info["events_per_s"]` is frames delivered per second at the median round.
+does not share a GIL with it; with two cores or more client and server run on one each
+(`_server_cpu`). A round is one whole run of the burst workflow (`EVENTS` text chunks), after
+one warm-up run, read by the benchmarks' lean client (`_sse.post`: it only records the reads;
+the frames are counted after the timing, without decoding 20,000 events a round).
+`extra_info["events_per_s"]` is frames delivered per second at the median round, and
+`server_cpu_s` the server's CPU time of each round.
+
+The lean client rather than httpx: the server sends whatever the agent queued while it waited
+for the socket, so a client that reads more slowly makes the server send fewer, bigger writes
+and spend less CPU. httpx reads slowly enough for that, by how much depending on how busy the
+client's core is.
 """
 
 from __future__ import annotations
@@ -16,21 +24,33 @@ import orjson
 import pytest
 
 from agui_perf.stream.workflows import WORKFLOWS, WorkflowParams
-from tests._server import running_server_process
+from tests._server import HOST, running_server_process, server_process
+from tests.benchmarks._server_cpu import ServerCpu, pin_server
+from tests.benchmarks._sse import Capture, agent_request, post, timed_rounds
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from pytest_benchmark.fixture import BenchmarkFixture
 
+    from tests.benchmarks.conftest import Scale
+
 EVENTS: Final = 20_000
 WORKFLOW: Final = "burst"
+PARAMS: Final = {"events": EVENTS}
+#: Timed rounds at scale 1 and at the smallest scale (each a whole 20,000-event run): enough
+#: for a stable median of the server's CPU time per round, the figure the gate compares.
+ROUNDS: Final = 12
+ROUNDS_FLOOR: Final = 6
+#: The same for the reference server, ten times slower and measured for the ratio only.
+REFERENCE_ROUNDS: Final = 3
+REFERENCE_ROUNDS_FLOOR: Final = 1
 BODY: Final = orjson.dumps(
     {
         "threadId": "bench-thread",
         "runId": "bench-run",
         "messages": [],
-        "forwardedProps": {"workflow": WORKFLOW, "params": {"events": EVENTS}},
+        "forwardedProps": {"workflow": WORKFLOW, "params": PARAMS},
     }
 )
 SERVERS: Final = {
@@ -58,10 +78,28 @@ EXPECTED_FRAMES: Final = asyncio.run(_count_events())
         for name in sorted(SERVERS)
     ],
 )
-def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, ServerCpu]]:
+    """(name, port, a CPU recorder) of one server process, pinned to a core of its own."""
     target, factory = SERVERS[request.param]
-    with running_server_process(target, factory=factory) as url:
-        yield request.param, url
+    with server_process(target, factory=factory) as child:
+        cores = pin_server(child.pid)
+        yield request.param, int(child.url.rsplit(":", 1)[1]), ServerCpu(child.pid, cores)
+
+
+def frames_or_problem(capture: Capture) -> int | str:
+    """The number of SSE frames in a captured run, or what went wrong.
+
+    Every frame ends with a blank line (`\\n\\n`), and neither the HTTP head nor the chunked
+    framing around the frames (both CRLF) holds two line feeds in a row.
+    """
+    raw = b"".join(data for _, data in capture.reads)
+    if capture.error:
+        return capture.error
+    if not raw.startswith(b"HTTP/1.1 200 "):
+        return f"not HTTP 200: {raw[:40]!r}"
+    if not raw.endswith(b"\r\n0\r\n\r\n"):
+        return "the body does not end with the last chunk"
+    return raw.count(b"\n\n")
 
 
 def stream_once(client: httpx.Client, url: str) -> bytes:
@@ -73,33 +111,28 @@ def stream_once(client: httpx.Client, url: str) -> bytes:
         return b"".join(response.iter_raw())
 
 
-def count_frames(client: httpx.Client, url: str) -> int:
-    """POST one run and count SSE frames in the raw stream without keeping it.
-
-    A frame is `data: <compact JSON>\\n\\n` and compact JSON has no raw newline, so every
-    frame holds exactly two newlines, wherever the chunks happen to split it.
-    """
-    newlines = 0
-    with client.stream(
-        "POST", f"{url}/agent", content=BODY, headers={"content-type": "application/json"}
-    ) as response:
-        response.raise_for_status()
-        for chunk in response.iter_raw():
-            newlines += chunk.count(b"\n")
-    return newlines // 2
-
-
 @pytest.mark.benchmark(group=f"stream-{WORKFLOW}-{EVENTS}")
-def test_stream_events_per_second(benchmark: BenchmarkFixture, server: tuple[str, str]) -> None:
-    name, url = server
-    with httpx.Client(timeout=TIMEOUT) as client:
-        count_frames(client, url)  # warm-up: first connection, imports, caches
-        frames = benchmark(count_frames, client, url)
-    assert frames == EXPECTED_FRAMES
+def test_stream_events_per_second(
+    benchmark: BenchmarkFixture, server: tuple[str, int, ServerCpu], agui_scale: Scale
+) -> None:
+    name, port, cpu = server
+    if name == "reference":
+        rounds = agui_scale.rounds(REFERENCE_ROUNDS, REFERENCE_ROUNDS_FLOOR)
+    else:
+        rounds = agui_scale.rounds(ROUNDS, ROUNDS_FLOOR)
+    request = agent_request(HOST, port, workflow=WORKFLOW, params=PARAMS)
+    with asyncio.Runner() as runner:
+        _, captures = timed_rounds(
+            benchmark, runner, lambda: post(HOST, port, request, timeout=TIMEOUT), rounds, cpu
+        )
+    frames = [frames_or_problem(capture) for capture in captures]
+    assert frames, "no round was run"
+    assert all(count == EXPECTED_FRAMES for count in frames), f"{EXPECTED_FRAMES} each: {frames}"
     benchmark.extra_info["server"] = name
     benchmark.extra_info["events"] = EXPECTED_FRAMES
     if benchmark.stats is not None:  # None under --benchmark-disable (a smoke run)
         benchmark.extra_info["events_per_s"] = EXPECTED_FRAMES / benchmark.stats.stats.median
+    benchmark.extra_info.update(cpu.extra_info(rounds, EXPECTED_FRAMES))
 
 
 def test_ours_and_the_reference_send_the_same_bytes() -> None:

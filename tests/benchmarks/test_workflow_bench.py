@@ -3,7 +3,8 @@
 From just before the client connects to the read that brings RUN_FINISHED, against our app
 under uvicorn in another process. The run has no token delay: what is timed is the core's
 own work (request parsing, the agent, encoding, sends) plus one loopback connection, which
-is what a code change can make slower. A round is one run.
+is what a code change can make slower. A round is one run; the server's CPU time per round
+(`server_cpu_s`, `_server_cpu`) is read around it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def test_workflow_duration(
     rounds = agui_scale.rounds(ROUNDS, ROUNDS_FLOOR)
     host, port = agui_server.host, agui_server.port
     request = agent_request(host, port, workflow="account_analysis", params={})
-    runs = timed_runs(benchmark, host, port, request, rounds, timeout=TIMEOUT_S)
+    cpu = agui_server.cpu()
+    runs = timed_runs(benchmark, host, port, request, rounds, timeout=TIMEOUT_S, cpu=cpu)
     durations = []
     for run in runs:
         finished = run.finished_ns
@@ -37,3 +39,4 @@ def test_workflow_duration(
         durations.append((finished - run.sent_ns) / 1e9)
     benchmark.extra_info["workflow_s"] = statistics.median(durations)
     benchmark.extra_info["events"] = len(runs[0].events)
+    benchmark.extra_info.update(cpu.extra_info(rounds, [len(run.events) for run in runs]))

@@ -12,6 +12,7 @@ import pytest
 from agui_perf.gate.environment import Environment
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.results import (
+    SERVER_CPU_SUFFIX,
     AllocationSite,
     BenchmarkResult,
     MemoryResult,
@@ -21,6 +22,7 @@ from agui_perf.gate.results import (
     check_complete,
     load_memory,
     load_pytest_benchmark,
+    measured_name,
     merge_processes,
     results_from_json,
     results_to_json,
@@ -265,6 +267,70 @@ def test_benchmark_crashed_in_every_process() -> None:
 def test_merge_needs_a_process() -> None:
     with pytest.raises(GateError, match="no benchmark results to merge"):
         merge_processes([])
+
+
+# --- the server's CPU time: a derived row ------------------------------------------------------
+
+SERVER_INFO = {"pinning": "client cpu 0, server cpu 1", "events_per_s": 500.0}
+
+
+def test_server_cpu_rounds_become_a_row_of_their_own() -> None:
+    cpu_rounds = [[0.030, 0.020, 0.040], [0.021, 0.022, 0.029], [0.050, 0.025, 0.024]]
+    runs = [
+        load_pytest_benchmark(
+            pb_doc(
+                pb_entry(
+                    "test_s[ours]",
+                    [0.2, 0.1, 0.3],
+                    {**SERVER_INFO, "server_cpu_s": rounds, "server_cpu_per_event_ns": 1000 + i},
+                ),
+                pb_entry("test_encode", [1.0]),
+            ),
+            origin=f"process {i}",
+        )
+        for i, rounds in enumerate(cpu_rounds)
+    ]
+    merged = merge_processes(runs, expected=["test_s[ours]", "test_encode"])
+    derived = merged["test_s[ours] · server CPU"]
+    assert sorted(merged) == ["test_encode", "test_s[ours]", "test_s[ours] · server CPU"]
+    assert derived.samples == (0.030, 0.022, 0.025)  # each process's median round
+    assert derived.rounds == tuple(tuple(r) for r in cpu_rounds)
+    assert derived.summary.rounds == 9
+    # Only the server's own figures: budgets and charts read each figure from one row.
+    assert derived.extra_info == {
+        "pinning": "client cpu 0, server cpu 1",
+        "server_cpu_per_event_ns": 1001,
+    }
+    wall = merged["test_s[ours]"]
+    assert wall.samples == (0.2, 0.2, 0.2)
+    assert wall.extra_info["events_per_s"] == 500.0
+    assert "server_cpu_s" not in wall.extra_info
+    assert measured_name(derived.name) == "test_s[ours]"
+    assert measured_name("test_s[ours]") == "test_s[ours]"
+    assert derived.name == "test_s[ours]" + SERVER_CPU_SUFFIX
+
+
+@pytest.mark.parametrize(
+    ("rounds", "message"),
+    [
+        ([], "'server_cpu_s' should be a non-empty list of CPU seconds"),
+        (0.03, "'server_cpu_s' should be a non-empty list of CPU seconds"),
+        ([0.03, "fast"], r"'server_cpu_s'\[1\] should be a number, found 'fast'"),
+        ([0.03, -0.01], r"'server_cpu_s'\[1\] is -0.01; it must be non-negative"),
+        ([float("inf")], r"'server_cpu_s'\[0\] is inf; a measurement must be a finite"),
+        ([0.0, 0.0, 0.1], "'server_cpu_s' has a median of 0 s: the server's CPU clock did not"),
+    ],
+)
+def test_malformed_server_cpu_rounds(rounds: object, message: str) -> None:
+    entry = pb_entry("test_s", [1.0], {"server_cpu_s": rounds})
+    with pytest.raises(GateError, match=rf"run 'p1.json': benchmark 'test_s' extra_info {message}"):
+        load_pytest_benchmark(pb_doc(entry), origin="run 'p1.json'")
+
+
+def test_a_server_cpu_row_cannot_shadow_a_benchmark() -> None:
+    doc = pb_doc(pb_entry("b", [1.0], {"server_cpu_s": [0.5]}), pb_entry("b · server CPU", [1.0]))
+    with pytest.raises(GateError, match="two benchmarks named 'b · server CPU'"):
+        load_pytest_benchmark(doc)
 
 
 def test_real_pytest_benchmark_output(tmp_path: Path) -> None:

@@ -184,6 +184,11 @@ def test_keyword_filter() -> None:
         keyword_filter([])
 
 
+def test_a_server_cpu_row_is_selected_by_the_benchmark_that_measures_it() -> None:
+    names = ["test_s[ours] · server CPU", "test_w · server CPU", "test_s[ours]"]
+    assert keyword_filter(names) == "test_s[ours] or test_w"
+
+
 def test_a_crashed_benchmark_is_one_line_naming_it(tmp_path: Path) -> None:
     def launch(job: Job) -> int:
         job.log_path.write_text(

@@ -17,6 +17,18 @@ How a crash shows up, and what this module does about it:
 - `stats.rounds` of 0, an empty or inconsistent `stats.data`, NaN/Infinity (Python's json writes
   them), negative times, or a median of 0 (the timer could not resolve it): rejected.
 
+Derived figure, the server's CPU time: a benchmark that talks to a server process publishes
+`extra_info["server_cpu_s"]`, the CPU seconds the server spent on each timed round (read from
+the server process itself, client and server pinned to different cores; see
+tests/benchmarks/_server_cpu.py). Wall time of such a benchmark spreads 20-50 % between fresh
+processes on a shared machine because client and server share the cores; the server's CPU
+time hardly moves with the load. So `load_pytest_benchmark` turns that list into a benchmark
+of its own, `"<name> · server CPU"` (`SERVER_CPU_SUFFIX`), whose rounds are those CPU times:
+from here on it is an ordinary row (per-process median, rank test, effect, extension),
+and the wall-clock row stays as it was. The derived row keeps only the `server_cpu_*` and
+`pinning` entries of `extra_info`, so budgets and charts read each figure once; the list
+itself is not kept in `extra_info` (only numbers and strings are).
+
 Results JSON (`results_to_json` / `results_from_json`), schema_version 2 (version 1, written
 before instruction counts, is still read: its counts are "not in the file")::
 
@@ -70,6 +82,8 @@ __all__ = [
     "READABLE_SCHEMA_VERSIONS",
     "RESULTS_HINT",
     "SCHEMA_VERSION",
+    "SERVER_CPU_KEY",
+    "SERVER_CPU_SUFFIX",
     "AllocationSite",
     "BenchmarkResult",
     "CountResult",
@@ -88,6 +102,7 @@ __all__ = [
     "counts_to_json",
     "load_memory",
     "load_pytest_benchmark",
+    "measured_name",
     "memory_from_json",
     "memory_to_json",
     "merge_processes",
@@ -107,6 +122,12 @@ READABLE_SCHEMA_VERSIONS = (1, 2)
 #: The first version with instruction counts.
 COUNTS_SCHEMA_VERSION = 2
 RESULTS_HINT = "re-run the measurement (nox -s perf)"
+#: extra_info key of a server benchmark: the server's CPU seconds of each timed round.
+SERVER_CPU_KEY = "server_cpu_s"
+#: Appended to a benchmark's name to name its derived server-CPU row.
+SERVER_CPU_SUFFIX = " · server CPU"
+#: extra_info entries the derived row carries over (the rest stay with the wall-clock row).
+_SERVER_CPU_INFO = ("server_cpu_", "pinning")
 
 Scalar = int | float | str
 
@@ -264,13 +285,44 @@ def load_pytest_benchmark(
         raise reader.error("", "holds no benchmarks: every benchmark crashed or none was collected")
     found: dict[str, ProcessBenchmark] = {}
     for index, entry in enumerate(entries):
-        bench = _process_benchmark(reader, entry, index)
-        if bench.name in found:
-            raise reader.error(
-                "", f"has two benchmarks named {bench.name!r}; give each test a distinct name"
-            )
-        found[bench.name] = bench
+        for bench in _process_benchmarks(reader, entry, index):
+            if bench.name in found:
+                raise reader.error(
+                    "", f"has two benchmarks named {bench.name!r}; give each test a distinct name"
+                )
+            found[bench.name] = bench
     return ProcessRun(origin=where_from, benchmarks=found)
+
+
+def measured_name(name: str) -> str:
+    """The benchmark that measures `name`: itself, or the one a derived row comes from."""
+    return name.removesuffix(SERVER_CPU_SUFFIX)
+
+
+def _process_benchmarks(reader: Reader, entry: object, index: int) -> list[ProcessBenchmark]:
+    """The benchmark of one entry, then its server-CPU row if it published one."""
+    bench = _process_benchmark(reader, entry, index)
+    data = reader.mapping(entry, f"benchmark #{index}")
+    raw = reader.mapping(data.get("extra_info") or {}, f"benchmark {bench.name!r} extra_info")
+    if SERVER_CPU_KEY not in raw:
+        return [bench]
+    return [bench, _server_cpu_benchmark(reader, bench, raw[SERVER_CPU_KEY])]
+
+
+def _server_cpu_benchmark(reader: Reader, bench: ProcessBenchmark, raw: object) -> ProcessBenchmark:
+    where = f"benchmark {bench.name!r} extra_info {SERVER_CPU_KEY!r}"
+    if not isinstance(raw, list) or not raw:
+        raise reader.error(where, "should be a non-empty list of CPU seconds, one per round")
+    times = tuple(reader.check_number(value, f"{where}[{i}]") for i, value in enumerate(raw))
+    median = statistics.median(times)
+    if median <= 0:
+        raise reader.error(where, "has a median of 0 s: the server's CPU clock did not advance")
+    return ProcessBenchmark(
+        name=bench.name + SERVER_CPU_SUFFIX,
+        median=median,
+        data=times,
+        extra_info={k: v for k, v in bench.extra_info.items() if k.startswith(_SERVER_CPU_INFO)},
+    )
 
 
 def _process_benchmark(reader: Reader, entry: object, index: int) -> ProcessBenchmark:
@@ -299,7 +351,10 @@ def _process_benchmark(reader: Reader, entry: object, index: int) -> ProcessBenc
         raise reader.error(
             where, "has a median time of 0 s: the timer cannot resolve it; make it do more work"
         )
-    extra = benchmark_extra_info(reader, data.get("extra_info") or {}, where)
+    raw_extra = reader.mapping(data.get("extra_info") or {}, f"{where} extra_info")
+    # The per-round list becomes a row of its own (_server_cpu_benchmark), not a figure here.
+    kept = {key: value for key, value in raw_extra.items() if key != SERVER_CPU_KEY}
+    extra = benchmark_extra_info(reader, kept, where)
     return ProcessBenchmark(name=name, median=median, data=times, extra_info=extra)
 
 

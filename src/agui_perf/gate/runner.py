@@ -32,7 +32,12 @@ from agui_perf.gate.calibration import calibrate_runs
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.progress import PREFIX as PROGRESS_PREFIX
 from agui_perf.gate.progress import say
-from agui_perf.gate.results import ProcessRun, load_pytest_benchmark, merge_processes
+from agui_perf.gate.results import (
+    ProcessRun,
+    load_pytest_benchmark,
+    measured_name,
+    merge_processes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -223,14 +228,15 @@ def keyword_filter(names: Sequence[str], user: str | None = None) -> str:
 
     -k matches substrings of test names, using identifier characters only; a name with
     other characters in its parameters is selected by its function name (over-selection is
-    harmless: the caller keeps only the names it asked for).
+    harmless: the caller keeps only the names it asked for). A derived row (the server's CPU
+    time) is selected by the benchmark that measures it.
     """
     allowed = set("_:+-.[]\\/")
     terms: list[str] = []
     for name in names:
-        term = name
+        term = measured_name(name)
         if not all(ch.isalnum() or ch in allowed for ch in term):
-            term = name.split("[", 1)[0]
+            term = term.split("[", 1)[0]
         if term and term not in terms:
             terms.append(term)
     if not terms:
