@@ -459,9 +459,9 @@ def test_too_few_processes_warn(tmp_path: Path) -> None:
     perf(options(root, processes=3), fake.hooks())
     first = fake.progress.getvalue().splitlines()[0]
     assert first == (
-        "[perf] warning: with 3 processes a side no benchmark can reach significance at "
-        "alpha 0.01 over 2 benchmarks (Holm); use --processes 5 or more for a verdict that "
-        "can fail"
+        "[perf] warning: with 3 processes a side the first pass cannot reach significance at "
+        "alpha 0.01 over 2 benchmarks (Holm), so only the extension's pooled processes can "
+        "decide; use --processes 5 or more"
     )
 
 

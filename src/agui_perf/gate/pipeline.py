@@ -253,9 +253,10 @@ def _warn_processes(settings: Settings, benchmarks: int, progress: TextIO | None
         over = f" over {benchmarks} benchmarks" if benchmarks > 1 else ""
         _say(
             progress,
-            f"{PROGRESS_PREFIX} warning: with {settings.processes} processes a side no "
-            f"benchmark can reach significance at alpha {settings.alpha:g}{over} (Holm); "
-            f"use --processes {needed} or more for a verdict that can fail",
+            f"{PROGRESS_PREFIX} warning: with {settings.processes} processes a side the first "
+            f"pass cannot reach significance at alpha {settings.alpha:g}{over} (Holm), so "
+            "only the extension's pooled processes can decide; use --processes "
+            f"{needed} or more",
         )
 
 

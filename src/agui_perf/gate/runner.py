@@ -240,7 +240,7 @@ def keyword_filter(names: Sequence[str], user: str | None = None) -> str:
         if term and term not in terms:
             terms.append(term)
     if not terms:
-        raise GateError("no benchmark names to select for the confirmation run")
+        raise GateError("no benchmark names to select for the extension run")
     selected = " or ".join(terms)
     return f"({user}) and ({selected})" if user else selected
 
