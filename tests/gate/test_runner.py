@@ -150,6 +150,7 @@ def test_pytest_command_runs_the_sides_own_suite(tmp_path: Path) -> None:
     assert command[:4] == (sys.executable, "-m", "pytest", str(side.root / "tests" / "benchmarks"))
     assert f"--rootdir={side.root}" in command
     assert "--benchmark-only" in command
+    assert command[command.index("no:codspeed") - 1] == "-p"  # plain pytest-benchmark timing
     assert f"--benchmark-json={tmp_path / 'p.json'}" in command
     assert "--benchmark-min-rounds=9" in command
     assert "--benchmark-max-time=0.25" in command

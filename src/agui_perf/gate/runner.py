@@ -175,6 +175,11 @@ def pytest_command(side: Side, json_path: Path, options: RunOptions) -> tuple[st
         f"--rootdir={side.root}",
         "-p",
         "no:cacheprovider",
+        # pytest-codspeed (the gate extra, for its callgrind hooks) registers a pytest plugin
+        # that would wrap the benchmark fixture if CODSPEED_ENV were ever set: timing runs
+        # measure plain pytest-benchmark only.
+        "-p",
+        "no:codspeed",
         "-q",
         # The short summary names each failed benchmark and its exception: the one line
         # quoted when a process fails.
