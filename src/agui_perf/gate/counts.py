@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from agui_perf.gate._io import atomic_write_text, dump_json
+from agui_perf.gate._process import stop_group
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.results import CountResult, Counts, counts_to_json
 from agui_perf.gate.runner import (
@@ -284,7 +284,7 @@ def count_sides(request: CountRequest) -> dict[str, Counts]:
         finally:
             # Normally a no-op; on a timeout, a failure or a cancel, no child outlives us.
             for run in runs:
-                _stop_group(run.proc)
+                stop_group(run.proc, grace=_STOP_GRACE_S)
         counted = {
             run.side.label: _finish(run, status, tools, request)
             for run, status in zip(runs, statuses, strict=True)
@@ -388,19 +388,6 @@ def _wait(run: _Run, request: CountRequest) -> int:
                 f"instruction counts of the {_where(run)} did not finish within "
                 f"{request.timeout:g} s (stopped) — full output in {run.log}"
             )
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            continue
-        return
 
 
 def _where(run: _Run) -> str:

@@ -14,7 +14,6 @@ conftests never meet in one process. Both use this interpreter and its installed
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from agui_perf.gate._cause import cause_line
+from agui_perf.gate._process import signal_group, stop_group
 from agui_perf.gate.calibration import calibrate_runs
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.progress import PREFIX as PROGRESS_PREFIX
@@ -276,40 +276,18 @@ def run_process(job: Job) -> int:
         try:
             status = proc.wait(timeout=job.timeout)
         except subprocess.TimeoutExpired:
-            _stop_group(proc)
+            stop_group(proc, grace=_STOP_GRACE_S)
             raise GateError(
                 f"{_where(job)} did not finish within {job.timeout:g} s (stopped) — a benchmark "
                 f"hangs; full output in {job.log_path}"
             ) from None
         except BaseException:
-            _stop_group(proc)
+            stop_group(proc, grace=_STOP_GRACE_S)
             raise
         # A server a benchmark started and never stopped would hold its port and a core
         # through every later process.
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         return status
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    # ProcessLookupError: nobody is left in the group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the group and wait for pytest (SIGKILL if it does not go); then kill the rest.
-
-    Waiting for the leader bounds the stop; the servers got the same SIGTERM and whatever of
-    them is still there once pytest has gone is killed, not waited for.
-    """
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        _signal_group(proc.pid, sig)
-        try:
-            proc.wait(timeout=_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            continue
-        break
-    _signal_group(proc.pid, signal.SIGKILL)
 
 
 def _where(job: Job) -> str:

@@ -12,9 +12,7 @@ given time to do so before the group is killed.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import agui_perf
 from agui_perf.gate._io import load_json_file
+from agui_perf.gate._process import stop_group
 from agui_perf.gate.errors import GateError
 
 if TYPE_CHECKING:
@@ -76,17 +75,6 @@ def gate_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    for sig, grace in ((signal.SIGTERM, _STOP_GRACE_S), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-        return
-
-
 def _log_lines(log: Path) -> list[str]:
     try:
         text = log.read_text(encoding="utf-8", errors="replace")
@@ -131,13 +119,13 @@ def run_gate(
         try:
             status = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _stop(proc)
+            stop_group(proc, grace=_STOP_GRACE_S)
             raise GateError(
                 f"gate run {run} of {case} did not finish within {timeout:g} s (stopped) "
                 f"— see {log}"
             ) from None
         except BaseException:
-            _stop(proc)
+            stop_group(proc, grace=_STOP_GRACE_S)
             raise
     wall = time.monotonic() - started
     verdict, error = read_verdict(out, status)
