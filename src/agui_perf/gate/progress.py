@@ -1,6 +1,6 @@
 """Progress lines: what the gate is doing, on stderr, every line starting with one prefix.
 
-One prefix for every stage (timing, memory, confirmation, warnings) lets a reader, a CI log
+One prefix for every stage (timing, memory, extension, warnings) lets a reader, a CI log
 filter or a test tell progress apart from the result on stdout and from the one error line,
 which starts with `agui-perf gate <command>: error:`.
 """
