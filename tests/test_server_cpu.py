@@ -150,11 +150,20 @@ def test_every_thread_counts_alive_or_ended(worker: Worker, *, keep: bool) -> No
 
 
 def test_a_sleeping_child_is_idle_and_a_spinning_one_is_not(worker: Worker) -> None:
-    worker.work()  # it has started and now waits on its stdin
-    assert server_idle(worker.pid)
-    with subprocess.Popen([sys.executable, "-c", "while True: pass"]) as spinner:
+    worker.work()  # it has answered and is about to wait on its stdin
+    # Between its answer and the blocking read it may still be runnable, and on a busy machine
+    # it can stay runnable (waiting for a core) for a while: it must become idle, not be so at once.
+    deadline = time.monotonic() + _TIMEOUT_S  # a guard against a hang, not a time limit
+    while not server_idle(worker.pid):
+        assert time.monotonic() < deadline, "a child blocked on its stdin never showed as idle"
+        time.sleep(0.01)
+    spin = "print('spinning', flush=True)\nwhile True: pass"
+    with subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE) as spinner:
         try:
-            # Running or waiting for a core, never asleep: R whenever we look.
+            # Past its start-up (file reads may sleep), a spinning loop is running or waiting
+            # for a core, never asleep: R whenever we look.
+            assert spinner.stdout is not None
+            assert spinner.stdout.readline() == b"spinning\n"
             assert not server_idle(spinner.pid)
         finally:
             spinner.kill()
