@@ -45,6 +45,7 @@ from agui_perf.gate.quality.report import (
 )
 from agui_perf.gate.quality.suite import collect_benchmarks
 from agui_perf.gate.quality.tally import tally
+from agui_perf.gate.results import measured_name
 from agui_perf.gate.runner import (
     RunOptions,
     Side,
@@ -111,7 +112,8 @@ def _check_target(root: Path, target: Target) -> None:
 
 def _check_benchmark(side: Side, config: Config) -> None:
     names = collect_benchmarks(side, config.scale)
-    if config.benchmark is not None and config.benchmark not in names:
+    # A derived row ("<name> · server CPU") is measured by its benchmark: that one must exist.
+    if config.benchmark is not None and measured_name(config.benchmark) not in names:
         shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")
         raise GateError(
             f"unknown benchmark {config.benchmark!r} — the gate's benchmarks are: {shown or 'none'}"
