@@ -3,8 +3,9 @@
 Both use the gate's own runner (`runner.run_interleaved`): the copies' benchmark suites in
 fresh processes, interleaved A B A B, one median per benchmark and process, `cpu_bound`
 benchmarks normalized by one calibration-loop reference over all copies. The effect is the
-ratio of the medians of those per-process medians, slowed over unchanged (1.125 = 12.5 %
-slower), with the gate's percentile bootstrap interval and the ratio of the raw medians beside.
+gate's own estimate, the Hodges-Lehmann ratio of those per-process medians, slowed over
+unchanged (1.125 = 12.5 % slower), with its 95 % rank interval and the ratio of the raw
+medians beside.
 
 Calibration turns a target effect on one benchmark into loop iterations. The cost of the loop
 grows linearly with its iterations (same loop, more turns), so effect ≈ slope · iterations:

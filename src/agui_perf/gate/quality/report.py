@@ -169,8 +169,8 @@ def report_markdown(report: Report) -> str:
         lines.append(_calibration_line(report.calibration) + ".")
     if report.effect_processes:
         lines.append(
-            f"True effect: ratio of medians slowed / unchanged, {report.effect_processes} fresh "
-            "processes a side, interleaved (95 % bootstrap interval)."
+            f"True effect: Hodges-Lehmann ratio slowed / unchanged, {report.effect_processes} "
+            "fresh processes a side, interleaved (95 % rank interval)."
         )
     lines += ["", "## Cases", "", *cases_table(report), "", "## Benchmarks", ""]
     lines += benchmarks_table(report)
