@@ -8,7 +8,8 @@ all of that after the run, outside the timed code.
 
 The request says `Connection: close`, so the end of the response is the server closing the
 connection; a stream that never ends is cut by the timeout. Frames are split on `\\n\\n` and
-only `data:` lines are read (REFERENCE §1): a `: ping` heartbeat is not an event.
+only `data:` lines are read (as the official AG-UI clients do): a `: ping` heartbeat is not
+an event.
 
 The receive time of an event is the time of the read that completed its frame. With the
 workflows' `stamp="monotonic"`, `metadata.monotonicNs` is the server's CLOCK_MONOTONIC when the

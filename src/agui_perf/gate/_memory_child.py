@@ -93,7 +93,7 @@ def _measure(scenario: Callable[[], object], capture: Path) -> None:
         capture,
         native_traces=False,
         # Python's own allocators (pymalloc) reuse arena memory invisibly unless traced; with
-        # them traced, peak and allocation counts are identical run to run (REFERENCE §3).
+        # them traced, peak and allocation counts are identical run to run (test_memory checks).
         trace_python_allocators=True,
         # The aggregated formats count records, not allocations.
         file_format=memray.FileFormat.ALL_ALLOCATIONS,

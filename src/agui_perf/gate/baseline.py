@@ -1,4 +1,4 @@
-"""The committed baseline file (DESIGN "The baseline file").
+"""The committed baseline file (README "Accepting an intended change").
 
 One JSON file per environment key (`baselines/linux-x86_64-cpython3.11.json`), pretty-printed
 with sorted keys so that its diff is what a reviewer reads when a change is accepted::
@@ -180,8 +180,8 @@ def write_baseline(path: str | os.PathLike[str], results: Results) -> Baseline:
     """Validate `results` as complete, then replace `path` atomically.
 
     Validation runs first and the write goes through a temporary file, so an incomplete run
-    or a failure mid-write leaves the old baseline untouched (DESIGN: exit 2 changes nothing
-    under baselines/).
+    or a failure mid-write leaves the old baseline untouched (the gate's promise: exit 2
+    changes nothing under baselines/).
     """
     name = os.fspath(path)
     check_complete(results, origin=f"the run to store in baseline '{name}'")

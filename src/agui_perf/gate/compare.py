@@ -1,4 +1,4 @@
-"""Per-benchmark and per-scenario decisions: the heart of the gate (DESIGN "How the gate decides").
+"""Per-benchmark and per-scenario decisions: the heart of the gate (README "How the gate decides").
 
 Timing is decided by the *sequential rank-interval rule* (`RULE_NAME`). Per benchmark, on the
 per-process medians (m = min_effect, k = benchmarks measured on both sides):

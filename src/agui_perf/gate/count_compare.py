@@ -1,4 +1,4 @@
-"""Instruction counts compared exactly, with the timing thresholds (DESIGN "How the gate decides").
+"""Instruction counts compared exactly, with the timing thresholds (README "How the gate decides").
 
 Per benchmark, the ratio of instructions per call (current / baseline), in exact rational
 arithmetic (the counts are integers):

@@ -3,7 +3,7 @@
 Timing is compared only between measurements made side by side in one job, so the fingerprint
 does not gate timing. It gates the *stored* memory numbers, which count only when the
 fingerprint matches exactly: two builds of one Python version can allocate differently
-(REFERENCE §3), and so can two versions of orjson or starlette. The short `environment_key`
+(seen with memray here), and so can two versions of orjson or starlette. The short `environment_key`
 names the baseline file (`baselines/linux-x86_64-cpython3.11.json`).
 """
 

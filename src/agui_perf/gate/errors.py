@@ -13,7 +13,7 @@ class GateError(Exception):
     """Unusable input or a usage error; `str(err)` is the one line shown to the user."""
 
     def __init__(self, message: str) -> None:
-        # Multi-line messages would break the "one clear line on stderr" promise (DESIGN).
+        # Multi-line messages would break the promise of one clear line on stderr (exit 2).
         super().__init__(" ".join(message.split()))
 
     @property

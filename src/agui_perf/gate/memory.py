@@ -1,6 +1,6 @@
 """Memory scenarios under memray, each in a fresh Python process, read back into plain records.
 
-Memory is deterministic where timing is not (DESIGN "How the gate decides"): in a fresh process
+Memory is deterministic where timing is not (README "How the gate decides"): in a fresh process
 with Python's allocators traced, a scenario's peak bytes and allocation count are identical run
 to run, so one run per side settles a comparison. The scenarios live in the measured tree
 (`tests/benchmarks/memory_scenarios.py`) so that the accepted commit's own copy can be run from
@@ -219,7 +219,7 @@ def _check_paths(name: str, src_dir: Path, scenarios_file: Path) -> tuple[Path, 
 def _child_env() -> dict[str, str]:
     env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
     # A fixed hash seed keeps set and dict iteration order, hence allocation order, the same
-    # in every run (REFERENCE §3 found memray's numbers stable across seeds; pinning it costs
+    # in every run (memray's numbers were found stable across seeds; pinning it costs
     # nothing and removes the question). No bytecode writes into a measured worktree.
     env.update(PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONUTF8="1")
     return env

@@ -3,7 +3,7 @@
 Timings are only compared between measurements taken on one machine in one job, and the
 machine drifts (thermal state, other load, frequency scaling) over the minutes a run takes.
 Alternating the sides process by process spreads that drift over both sides instead of
-charging it to whichever ran second (asv does the same, REFERENCE §2). Every process is
+charging it to whichever ran second (asv does the same). Every process is
 fresh, so import state, caches and allocator arenas never carry over from one sample to the
 next: one process gives one sample (its median per benchmark).
 

@@ -1,7 +1,7 @@
 """Git: which commit is the accepted state, and a checkout of it beside the current code.
 
 The accepted state is the code of the commit that last changed this environment's baseline
-file (`git log -1 -- baselines/<key>.json`, DESIGN "How the gate decides"). The gate measures
+file (`git log -1 -- baselines/<key>.json`, README "How the gate decides"). The gate measures
 that commit on this machine, from a detached worktree under `.perf/worktrees/<sha>`, beside
 the current code. When the commit cannot be found (git missing, not a repository, a shallow
 clone that does not reach it, the file never committed) `find_accepted` says why instead of

@@ -205,7 +205,7 @@ def _tool_result(rng: random.Random, step: str, call: int) -> str:
 
 
 def _patch(rng: random.Random, step: str, index: int, progress: float) -> list[dict[str, Any]]:
-    # Never empty: older clients reject an empty delta (REFERENCE §1).
+    # Never empty: older clients reject an empty delta (the AG-UI reference client's verifier did).
     return [
         {
             "op": "add",

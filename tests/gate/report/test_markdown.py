@@ -243,7 +243,7 @@ def test_accepted_state_not_found_says_timing_is_advisory() -> None:
 
 
 def test_no_inline_svg_or_data_uri() -> None:
-    # GitHub strips both from job summaries (REFERENCE §4); charts live in report.html.
+    # GitHub strips both from job summaries (GitHub sanitizes them); charts live in report.html.
     text = render_markdown(sample_verdict())
     assert "<svg" not in text
     assert "data:" not in text

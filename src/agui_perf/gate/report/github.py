@@ -46,8 +46,8 @@ Level = Literal["error", "warning", "notice"]
 # lines would only hide the tail; the last line says how many were left out.
 ANNOTATION_LIMIT = 10
 
-# $GITHUB_STEP_SUMMARY holds at most 1 MiB per step (REFERENCE §4; a larger summary is
-# refused, not cut), so the writer keeps the step's total strictly below it.
+# $GITHUB_STEP_SUMMARY holds at most 1 MiB per step (GitHub's documented limit; a larger
+# summary is refused, not cut), so the writer keeps the step's total strictly below it.
 SUMMARY_LIMIT_BYTES = 1024 * 1024
 
 # Written into the report directory so that the comment workflow (which runs on

@@ -7,8 +7,8 @@ memory table with the allocation sites that grew most, the instruction counts, t
 matrix, where the accepted
 state comes from and how to accept an intended change.
 
-The job summary strips inline `<svg>` and `data:` URIs (REFERENCE §4), so no chart is drawn
-here: the text points to `report.html` in the artifact instead.
+GitHub strips inline `<svg>` and `data:` URIs from job summaries, so no chart is drawn here:
+the text points to `report.html` in the artifact instead.
 
 The rows are built once as plain text (`Table`) and rendered here and by `html.py`, so that
 the two reports can never disagree about a number. Every string that comes from data
