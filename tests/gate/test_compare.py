@@ -14,12 +14,13 @@ from agui_perf.gate.compare import (
     compare,
     extend,
     extension_processes,
+    extension_size,
     needs_extension,
     rule_text,
 )
 from agui_perf.gate.config import Settings
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import AllocationSite, Results
+from agui_perf.gate.results import SERVER_CPU_SUFFIX, AllocationSite, Results
 from agui_perf.gate.stats import detectable_change
 from tests.gate.test_results import make_env, make_memory, make_results
 
@@ -268,7 +269,8 @@ def test_rule_text_names_the_rule_and_its_numbers() -> None:
     assert "one-sided at 0.00071" in text
     assert "above +5 %" in text
     assert "above +8.75 %" in text
-    assert "extended once by 16 more fresh processes a side and decided on all 24" in text
+    assert "extended once by 16 more fresh processes a side (8 when" in text
+    assert "16 pooled detect a change of 10 %) and decided once on all of them pooled" in text
 
 
 # --- the extension -----------------------------------------------------------------------------
@@ -319,6 +321,41 @@ def test_needs_extension_takes_every_would_be_regression_and_the_ambiguous() -> 
     tight = compare(*_pair(rng, 1.06, cv=0.003), SETTINGS, accepted_found=True)
     assert tight.benchmark("b").state is State.SLOWER
     assert needs_extension(tight) == []
+
+
+def test_the_extension_is_short_when_the_spread_allows_it() -> None:
+    rng = np.random.default_rng(4)
+    # 1 % spread: 8 + 8 pooled already detect a change of m; 3 %: they do not.
+    precise = compare(*_pair(rng, 1.11, cv=0.01), SETTINGS, accepted_found=True)
+    assert needs_extension(precise) == ["b"]
+    assert extension_size(precise, SETTINGS) == SETTINGS.processes
+    noisy_first = compare(*_pair(rng, 1.11, cv=0.03), SETTINGS, accepted_found=True)
+    assert needs_extension(noisy_first) == ["b"]
+    assert extension_size(noisy_first, SETTINGS) == extension_processes(SETTINGS)
+    settled = compare(*_pair(rng, 1.0, cv=0.01), SETTINGS, accepted_found=True)
+    assert needs_extension(settled) == []
+    assert extension_size(settled, SETTINGS) == 0
+
+
+def test_a_precise_server_cpu_row_shortens_its_noisy_wall_rows_extension() -> None:
+    """One process measures both rows of a benchmark: the precise one decides its size."""
+    rng = np.random.default_rng(5)
+    names = ["s", "s" + SERVER_CPU_SUFFIX, "u"]
+    spread = {"s": 0.08, "s" + SERVER_CPU_SUFFIX: 0.01, "u": 0.01}
+    base = make_results({n: noisy(rng, 1.0, 8, spread[n]) for n in names})
+    cur = make_results({n: noisy(rng, 1.0 if n == "u" else 1.12, 8, spread[n]) for n in names})
+    first = compare(base, cur, SETTINGS, accepted_found=True)
+    assert set(needs_extension(first)) == {"s", "s" + SERVER_CPU_SUFFIX}
+    assert extension_size(first, SETTINGS) == SETTINGS.processes
+    # Without its precise companion the noisy row gets the full extension.
+    alone = compare(
+        make_results({"s": base.benchmarks["s"].samples, "u": base.benchmarks["u"].samples}),
+        make_results({"s": cur.benchmarks["s"].samples, "u": cur.benchmarks["u"].samples}),
+        SETTINGS,
+        accepted_found=True,
+    )
+    assert needs_extension(alone) == ["s"]
+    assert extension_size(alone, SETTINGS) == extension_processes(SETTINGS)
 
 
 def test_extend_decides_once_on_the_pooled_samples() -> None:

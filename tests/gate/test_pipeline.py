@@ -186,11 +186,16 @@ class Fake:
 
 
 def steady(
-    accepted: float, current: float, *, extend_current: float | None = None
+    accepted: float,
+    current: float,
+    *,
+    extend_current: float | None = None,
+    wobble: float = 0.0,
 ) -> Callable[[Job], dict[str, float]]:
     """test_sum at the given medians per side (a hair of spread, no ties); test_join equal.
 
     `extend_current`: what the current side measures in the extension's processes instead.
+    `wobble`: a spread of about this fraction between the processes of a side on top.
     """
 
     def timing(job: Job) -> dict[str, float]:
@@ -201,6 +206,8 @@ def steady(
         # Extension rounds sit between the first pass's (no ties when pooled).
         spread = 1 + job.round / 1000 + (0.0003 if job.side.label == "current" else 0)
         spread += 0.00005 if extending else 0
+        # Deterministic scatter over -1..1: the round and the side pick a different point.
+        spread *= 1 + wobble * (((job.round * 7 + len(job.side.label)) % 9) - 4) / 4
         medians = {"test_sum": level * spread}
         if not extending:
             medians["test_join"] = 2e-3 * spread
@@ -254,9 +261,16 @@ def extension_jobs(fake: Fake) -> list[Job]:
     return [job for job in fake.jobs if job.log_path.parent.parent.name == "extend"]
 
 
-def test_a_regression_is_extended_and_decided_on_the_pooled_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("wobble", "added"),
+    [(0.0, 8), (0.05, 16)],
+    ids=["precise: the short extension", "5 % spread: the full one"],
+)
+def test_a_regression_is_extended_and_decided_on_the_pooled_processes(
+    tmp_path: Path, wobble: float, added: int
+) -> None:
     root, _ = toy_repo(tmp_path)
-    fake = Fake(steady(1e-3, 1.3e-3))
+    fake = Fake(steady(1e-3, 1.3e-3, wobble=wobble))
     verdict = perf(options(root), fake.hooks())
 
     assert verdict.overall is Overall.FAIL
@@ -267,27 +281,28 @@ def test_a_regression_is_extended_and_decided_on_the_pooled_processes(tmp_path: 
     assert bench.first_pass is not None
     assert bench.first_pass.state is State.REGRESSION
     assert len(bench.first_pass.current_samples) == 8
-    assert len(bench.baseline_samples) == len(bench.current_samples) == 24
+    assert len(bench.baseline_samples) == len(bench.current_samples) == 8 + added
     assert not next(b for b in verdict.benchmarks if b.name == "test_join").extended
     jobs = extension_jobs(fake)
-    assert len(jobs) == 32  # 16 more a side, once
+    assert len(jobs) == 2 * added  # `added` more a side, once
     assert [job.side.label for job in jobs[:4]] == ["accepted", "current"] * 2
     assert all(job.command[-2:] == ("-k", "test_sum") for job in jobs)
     progress = fake.progress.getvalue()
     assert (
-        "1 not settled by the first pass (test_sum): 16 more fresh processes a side, pooled "
-        "with the first 8 and decided once"
+        f"1 not settled by the first pass (test_sum): {added} more fresh processes a side, "
+        "pooled with the first 8 and decided once"
     ) in progress
-    assert "[perf] extend round 16/16 · current" in progress
+    assert f"[perf] extend round {added}/{added} · current" in progress
     # The pooled samples are what the results files hold.
     stored = json.loads((root / ".perf" / "report" / "results-current.json").read_text())
-    assert len(stored["benchmarks"]["test_sum"]["samples"]) == 24
+    assert len(stored["benchmarks"]["test_sum"]["samples"]) == 8 + added
     assert len(stored["benchmarks"]["test_join"]["samples"]) == 8
 
 
 def test_an_extended_benchmark_that_the_pooled_processes_clear_passes(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path)
-    fake = Fake(steady(1e-3, 1.3e-3, extend_current=1e-3))
+    # A spread that takes the full extension: 16 unchanged processes outweigh the first 8.
+    fake = Fake(steady(1e-3, 1.3e-3, extend_current=1e-3, wobble=0.05))
     verdict = perf(options(root, keyword="sum or join"), fake.hooks())
 
     assert verdict.overall is Overall.PASS
@@ -495,7 +510,7 @@ def test_github_actions_summary_outputs_annotations_and_pr_number(
     annotations = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
     assert len(annotations) == 1
     assert annotations[0].startswith("::error title=Timing regression%3A test_sum::slower by ~30.")
-    assert "decided on 8 + 16 processes pooled" in annotations[0]
+    assert "decided on 8 + 8 processes pooled" in annotations[0]
 
 
 def test_annotations_name_every_failing_finding(tmp_path: Path) -> None:

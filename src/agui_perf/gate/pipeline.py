@@ -56,7 +56,7 @@ from agui_perf.gate.compare import (
     State,
     compare,
     extend,
-    extension_processes,
+    extension_size,
     needs_extension,
 )
 from agui_perf.gate.config import Settings, load_settings
@@ -407,7 +407,7 @@ def _measure_both(
     comparison = compare(base, cur, settings, accepted_found=True)
     names = needs_extension(comparison)
     if names:
-        added = extension_processes(settings)
+        added = extension_size(comparison, settings)
         shown = ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
         _say(
             hooks.progress,

@@ -23,6 +23,7 @@ from agui_perf.gate.compare import (
     PIVOT_FRACTION,
     POWER,
     RULE_NAME,
+    SHORT_EXTENSION_FACTOR,
     BenchmarkComparison,
     Comparison,
     MemoryComparison,
@@ -257,6 +258,9 @@ def _rule_json(comparison: Comparison | None, settings: Settings | None) -> dict
         "power": POWER,
         "first_pass_processes": processes,
         "extension_processes": extension_processes(settings) if settings else None,
+        "short_extension_processes": (
+            settings.processes * SHORT_EXTENSION_FACTOR if settings else None
+        ),
         "text": (
             rule_text(alpha, family, settings.min_effect if settings else 0.0, processes)
             if alpha is not None

@@ -151,7 +151,8 @@ def test_timing_table_names_the_rule_and_the_statistic_and_says_not_significant(
         "test significant at alpha 0.01 after Holm over 5 benchmarks, the lower bound of the "
         "Hodges-Lehmann ratio (one-sided at 0.002, so the 5 bounds hold together at 99 %) above "
         "+5 %, and the estimate above +8.75 %. A first pass that could still be a regression is "
-        "extended once by 16 more fresh processes a side and decided on all 24 pooled."
+        "extended once by 16 more fresh processes a side (8 when the first pass's spread says "
+        "16 pooled detect a change of 10 %) and decided once on all of them pooled."
     ) in text
     assert (
         "| Benchmark | Baseline | Current | Change | Bounds (99 %, together) | Detectable "
