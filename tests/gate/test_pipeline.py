@@ -626,6 +626,41 @@ def test_a_failed_or_interrupted_update_leaves_the_old_file(tmp_path: Path, fail
     assert sorted(p.name for p in (root / "baselines").iterdir()) == [f"{KEY}.json"]
 
 
+def test_update_baseline_says_where_the_stored_numbers_came_from(tmp_path: Path) -> None:
+    root, accepted = toy_repo(tmp_path)
+    date = git(root, "show", "-s", "--format=%cI", accepted)[:10]
+    update = update_baseline(options(root, processes=2), Fake(steady(1e-3, 1e-3)).hooks())
+    env = current_environment()
+    assert update.stored_from == (
+        f"{env.cpu_model}, {env.implementation} {env.python_version}, measured at aaaaaaaaaa, "
+        f"committed {date} in {accepted[:10]}"
+    )
+    assert update.environment_changes == ()
+    timing = [row for row in update.rows if not row.comparable]
+    assert {row.metric for row in timing} == {"median s"}
+    assert {row.metric for row in update.rows if row.comparable} == {"peak bytes", "allocations"}
+
+
+def test_update_baseline_over_a_file_from_another_machine_says_so(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    elsewhere = stored_results({"test_sum": 1e-3, "test_join": 2e-3}, cpu_model="Other CPU")
+    write_baseline(root / BASELINE, elsewhere)  # not committed
+    update = update_baseline(options(root, processes=2), Fake(steady(1e-3, 1e-3)).hooks())
+    assert update.stored_from is not None
+    assert update.stored_from.startswith("Other CPU, ")
+    assert update.stored_from.endswith(f"no commit found ({BASELINE} has never been committed)")
+    assert update.environment_changes == (
+        f"cpu_model 'Other CPU' vs {current_environment().cpu_model!r}",
+    )
+
+
+def test_update_baseline_without_a_previous_file_has_no_origin(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    update = update_baseline(options(root, processes=2), Fake(steady(1e-3, 1e-3)).hooks())
+    assert update.stored_from is None
+    assert all(row.old is None for row in update.rows)
+
+
 def test_update_baseline_refuses_ref(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path)
     with pytest.raises(GateError, match="--ref HEAD does not apply to update-baseline"):

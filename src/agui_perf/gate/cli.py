@@ -39,6 +39,7 @@ __all__ = [
     "Interrupted",
     "add_gate_parser",
     "format_diff",
+    "format_timings",
     "interrupts",
     "options_from_args",
     "project_root",
@@ -371,6 +372,31 @@ def format_diff(rows: Sequence[DiffRow]) -> list[str]:
             change = "—" if row.pct is None else f"{row.pct:+.1f} %"
         span = f"{_format_value(row.metric, row.old)} → {_format_value(row.metric, row.new)}"
         cells.append((row.name, row.metric, span, change))
+    return _aligned(cells)
+
+
+def format_timings(rows: Sequence[DiffRow], kept: Sequence[str] = ()) -> list[str]:
+    """`name  now X  (stored Y)` lines: the new timing, the stored one beside it, no change.
+
+    A timing is only comparable with one measured beside it, so the stored value is shown for
+    orientation and never as a change (`format_diff` is for what is comparable).
+    """
+    cells: list[tuple[str, str, str, str]] = []
+    for row in rows:
+        if row.name in kept:
+            note = "kept: not selected by -k"
+        elif row.old is None:
+            note = "new"
+        elif row.new is None:
+            note = "removed"
+        else:
+            note = f"(stored {_format_value(row.metric, row.old)})"
+        now = "—" if row.new is None else f"now {_format_value(row.metric, row.new)}"
+        cells.append((row.name, row.metric, now, note))
+    return _aligned(cells)
+
+
+def _aligned(cells: Sequence[tuple[str, str, str, str]]) -> list[str]:
     if not cells:
         return []
     widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
@@ -384,9 +410,32 @@ def _print_update(update: BaselineUpdate) -> None:
     source = update.source
     commit = source.commit[:10] if source.commit else "no commit"
     state = "with uncommitted changes in src/" if source.dirty else "src/ clean"
-    print(f"wrote {update.path} (measured at {commit}, {state}); changes:")
-    for line in format_diff(update.rows):
-        print(line)
+    print(f"wrote {update.path} (measured at {commit}, {state})")
+    comparable = [row for row in update.rows if row.comparable]
+    timings = [row for row in update.rows if not row.comparable]
+    if comparable:
+        print(
+            "comparable across machines (memory, allocation counts, instruction counts: "
+            "deterministic, so a change here is a change of the code or its environment):"
+        )
+        for line in format_diff(comparable):
+            print(line)
+        if update.environment_changes:
+            print(
+                "note: the stored file was measured in another environment ("
+                + "; ".join(update.environment_changes[:3])
+                + "): memory and instruction counts can differ for that reason alone"
+            )
+    if timings:
+        if update.stored_from:
+            print(
+                "timings: measured on this machine now; the stored ones came from "
+                f"{update.stored_from} — not compared:"
+            )
+        else:
+            print("timings: measured on this machine now:")
+        for line in format_timings(timings, update.kept):
+            print(line)
     if update.previous_note:
         print(f"note: {update.previous_note}")
     if update.kept:

@@ -61,7 +61,11 @@ from agui_perf.gate.compare import (
 )
 from agui_perf.gate.config import Settings, load_settings
 from agui_perf.gate.count_compare import CountsComparison, CountState, compare_counts
-from agui_perf.gate.environment import current_environment, environment_key
+from agui_perf.gate.environment import (
+    current_environment,
+    environment_differences,
+    environment_key,
+)
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report import github
 from agui_perf.gate.report.markdown import render_markdown
@@ -197,6 +201,11 @@ class BaselineUpdate:
     source: Source
     previous_note: str | None  # why the previous file was not compared (unreadable …)
     kept: list[str]  # benchmarks not selected by -k, kept from the previous file
+    #: Where and when the previous file's timings were measured ("Intel Xeon, CPython 3.11.2,
+    #: measured at <sha>, committed <date> in <sha>"); None without a readable previous file.
+    stored_from: str | None = None
+    #: How the previous file's environment differs from this run's (empty: the same).
+    environment_changes: tuple[str, ...] = ()
 
 
 # --- 1. settings and folders ------------------------------------------------------------------
@@ -698,6 +707,8 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
         counts=_kept_counts(previous, measured, options.keyword),
     )
     _write_results(out, results, None)
+    # Read before the write: the previous file's commit is what `git log` finds for the path.
+    stored_from = _stored_from(root, relative, previous)
     written = write_baseline(path, results)
     return BaselineUpdate(
         path=relative,
@@ -705,7 +716,34 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
         source=results.source,
         previous_note=note,
         kept=sorted(kept),
+        stored_from=stored_from,
+        environment_changes=tuple(
+            environment_differences(previous.results.environment, measured.environment)
+            if previous
+            else ()
+        ),
     )
+
+
+def _stored_from(root: Path, relative: str, previous: Baseline | None) -> str | None:
+    """Where and when the previous file's numbers were measured, for the update's printout.
+
+    Its timings are never compared with the new ones (they were taken elsewhere or at another
+    time); saying where they came from tells the reader why.
+    """
+    if previous is None:
+        return None
+    stored = previous.results.environment
+    parts = [f"{stored.cpu_model}, {stored.implementation} {stored.python_version}"]
+    if previous.results.source.commit:
+        parts.append(f"measured at {previous.results.source.commit[:10]}")
+    committed = find_accepted(root, relative)
+    if committed.found and committed.commit:
+        parts.append(f"committed {(committed.date or '')[:10]} in {committed.commit[:10]}")
+    else:
+        reason = (committed.reason or "unknown reason").split(" — ")[0]
+        parts.append(f"no commit found ({reason})")
+    return ", ".join(parts)
 
 
 def _kept_counts(previous: Baseline | None, measured: Results, keyword: str | None) -> Counts:
