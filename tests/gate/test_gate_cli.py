@@ -473,7 +473,16 @@ def test_update_baseline_then_perf_end_to_end(tmp_path: Path) -> None:
         "current",
     ]
     assert rounds[0].startswith(f"[perf] timing round 1/2 · accepted ({accepted[:10]})")
+    assert f"[perf] trend over 1 commit that changed {BASELINE} and this run" in progress
     assert snapshot(root) == before
+    # The trend: the accepted commit and this run, in both reports.
+    markdown = (out / "verdict.md").read_text()
+    assert "### Trend" in markdown
+    assert f"{accepted[:7]} (" in markdown
+    assert "<summary>Time per call (2)</summary>" in markdown
+    page = (out / "report.html").read_text()
+    assert '<section id="trend">' in page
+    assert 'id="chart-agui-perf-trend-time"' in page
 
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["accepted"]["found"] is True
@@ -510,6 +519,9 @@ def test_update_baseline_then_perf_end_to_end(tmp_path: Path) -> None:
         (["-k", " "], "argument -k/--filter: must not be empty"),
         (["--ref", ""], "argument --ref: must not be empty"),
         (["--out"], "argument --out: expected one argument"),
+        (["--history", "-1"], "argument --history: must be a whole number from 0 (no trend) to"),
+        (["--history", "1001"], "argument --history: must be a whole number from 0 (no trend)"),
+        (["--history", "all"], "argument --history: must be a whole number from 0 (no trend)"),
         (["extra"], "unrecognized arguments: extra"),
     ],
 )
@@ -542,6 +554,13 @@ def test_options_and_defaults(tmp_path: Path) -> None:
     # The default report folder is the project's, wherever in it the gate was started.
     assert options.out == root.resolve() / ".perf" / "report"
     assert options.scale == DEFAULT_SCALE
+    assert options.history == 0  # update-baseline draws no trend
+    perf_args = build_parser().parse_args(["gate", "perf"])
+    assert cli.options_from_args(perf_args, cwd=root).history == cli.DEFAULT_HISTORY == 30
+    no_trend = build_parser().parse_args(["gate", "perf", "--history", "0"])
+    assert cli.options_from_args(no_trend, cwd=root).history == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["gate", "update-baseline", "--history", "5"])
     args = build_parser().parse_args(
         [
             "gate",

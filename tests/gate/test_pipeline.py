@@ -21,6 +21,7 @@ from agui_perf.gate.compare import MemoryState, State, compare
 from agui_perf.gate.config import Settings
 from agui_perf.gate.environment import current_environment, environment_key
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.history import Metric
 from agui_perf.gate.pipeline import (
     NO_BASELINE,
     GateOptions,
@@ -31,6 +32,7 @@ from agui_perf.gate.pipeline import (
     perf,
     update_baseline,
 )
+from agui_perf.gate.report.write import render_report
 from agui_perf.gate.results import Counts
 from agui_perf.gate.verdict import AcceptedState, Overall, decide
 from tests.gate.test_results import make_memory, make_results, pb_doc, pb_entry
@@ -554,6 +556,53 @@ def test_outside_github_actions_nothing_is_published(
     perf(options(root), Fake(steady(1e-3, 1.3e-3)).hooks(env))
     assert not (tmp_path / "summary.md").exists()
     assert "::error" not in capsys.readouterr().out
+
+
+# --- the trend ------------------------------------------------------------------------------
+
+
+def test_perf_shows_the_trend_over_the_baseline_commits(tmp_path: Path) -> None:
+    root, first = toy_repo(tmp_path)
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1.1e-3, "test_join": 2e-3}))
+    second = commit_all(root, "accept v2")
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1.2e-3, "test_join": 2e-3}))
+    third = commit_all(root, "accept v3")
+    fake = Fake(steady(1.2e-3, 1.2e-3))
+    verdict = perf(options(root, history=30), fake.hooks())
+
+    history = verdict.history
+    assert history is not None
+    assert [p.commit for p in history.points[:-1]] == [first, second, third]
+    assert history.points[-1].current
+    sums = history.series(Metric.TIME, "test_sum")
+    assert sums[:3] == pytest.approx([1e-3 * 1.0035, 1.1e-3 * 1.0035, 1.2e-3 * 1.0035], rel=1e-2)
+    assert sums[3] == pytest.approx(1.2e-3, rel=1e-2)
+    progress = fake.progress.getvalue().splitlines()
+    assert f"[perf] trend over 3 commits that changed {BASELINE} and this run" in progress
+    files = render_report(verdict)
+    assert "### Trend" in files["verdict.md"]
+    assert files["report.html"].count('id="chart-agui-perf-trend-') == 3  # no counts in the toy
+    assert json.loads(files["verdict.json"])["history"]["points"][-1]["label"] == "current"
+
+
+def test_perf_history_zero_draws_no_trend(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(root, history=0), fake.hooks())
+    assert verdict.history is None
+    assert "trend" not in fake.progress.getvalue()
+    assert json.loads(render_report(verdict)["verdict.json"])["history"] is None
+
+
+def test_perf_in_a_shallow_clone_says_the_trend_is_cut(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", root.as_uri(), str(clone))
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(clone, history=30), fake.hooks())
+    assert verdict.history is not None
+    assert verdict.history.notes[0].startswith("shallow clone: the history before ")
+    assert "shallow clone: the history before" in render_report(verdict)["verdict.md"]
 
 
 # --- update-baseline ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from agui_perf.gate.pipeline import BaselineUpdate, GateOptions
 
 __all__ = [
+    "DEFAULT_HISTORY",
     "GateArgumentParser",
     "Interrupted",
     "add_gate_parser",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 _MAX_SCALE = 100.0
+#: `perf --history N`: commits of the trend by default, and the most it reads (each commit is
+#: one `git show` and one parse of its baseline file).
+DEFAULT_HISTORY = 30
+_MAX_HISTORY = 1000
 
 
 class GateArgumentParser(argparse.ArgumentParser):
@@ -94,6 +99,14 @@ def _scale(text: str) -> float:
             f"must be a number in (0, {_MAX_SCALE:g}] (1 = the suites' full size), got {text!r}"
         )
     return value
+
+
+def _history(text: str) -> int:
+    if not text.isdigit() or int(text) > _MAX_HISTORY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 (no trend) to {_MAX_HISTORY}, got {text!r}"
+        )
+    return int(text)
 
 
 def _nonempty(text: str) -> str:
@@ -165,6 +178,14 @@ def add_gate_parser(
         ),
     )
     _add_options(perf_parser)
+    perf_parser.add_argument(
+        "--history",
+        type=_history,
+        default=DEFAULT_HISTORY,
+        metavar="N",
+        help="the trend: values at the last N commits that changed the baseline file, "
+        "0 for none (default: %(default)s)",
+    )
     perf_parser.set_defaults(handler=run_perf)
     update_parser = commands.add_parser(
         "update-baseline",
@@ -211,6 +232,8 @@ def options_from_args(args: argparse.Namespace, cwd: Path | None = None) -> Gate
         # belongs to the project, wherever in it the gate was started.
         out=root / DEFAULT_OUT if args.out is None else args.out,
         scale=args.scale,
+        # update-baseline has no trend (and no --history).
+        history=getattr(args, "history", 0),
     )
 
 

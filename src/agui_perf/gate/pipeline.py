@@ -15,7 +15,8 @@
     once (memory and counts are deterministic, so sharing the cores changes neither);
  6. compare; benchmarks the first pass cannot settle (`compare.needs_extension`) get one
     extension of fresh processes, pooled with the first pass and decided once (`compare.extend`);
- 7. budgets on the current run alone; the verdict; the report; GitHub Actions outputs.
+ 7. budgets on the current run alone; the verdict; the trend across the baseline file's git
+    history (`history`, with this run as its last point); the report; GitHub Actions outputs.
 
 `update_baseline` measures the current code the same way and replaces the baseline file
 atomically, only after a complete run.
@@ -67,6 +68,7 @@ from agui_perf.gate.environment import (
     environment_key,
 )
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.history import read_history, with_current
 from agui_perf.gate.report import github
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.write import write_report
@@ -146,6 +148,7 @@ class GateOptions:
     scale: float = DEFAULT_SCALE
     min_rounds: int = DEFAULT_MIN_ROUNDS
     max_time: float = DEFAULT_MAX_TIME
+    history: int = 0  # `perf` only: commits of the trend, 0 = none (the command line: 30)
 
 
 def _write_report_default(verdict: Verdict, out: Path, current: Results | None) -> None:
@@ -511,6 +514,10 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
         )
     budgets = check_budgets(current, settings.budgets)
     verdict = decide(comparison, budgets, accepted, settings, counts=counts)
+    if options.history:
+        history = with_current(read_history(root, relative, options.history), current)
+        _say(hooks.progress, f"{PROGRESS_PREFIX} {history.summary()}")
+        verdict = replace(verdict, history=history)
     _write_results(out, current, baseline_results)
     hooks.write_report(verdict, out, current)
     publish_github(verdict, out, hooks.env)
