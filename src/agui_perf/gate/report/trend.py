@@ -300,7 +300,7 @@ def _chart(history: History, group: TrendGroup) -> Chart | None:
         f"agui-perf-trend-{group.metric.value}",
         f"{group.title}: change against each row's first point",
         [_COLOURS[i % len(_COLOURS)] for i in range(count)],
-        height=420 + 22 * math.ceil(count / 2),
+        height=450 + 22 * math.ceil(count / 2),
         # Wider than the other charts: two legend columns of full benchmark names.
         width=1120,
         x_labels=labels,
