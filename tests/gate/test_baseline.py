@@ -1,21 +1,24 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import os
+import random
 from typing import TYPE_CHECKING
 
 import pytest
 
 from agui_perf.gate.baseline import (
     NOT_IN_BASELINE,
-    Baseline,
     DiffRow,
     baseline_path,
     baseline_to_json,
     diff_baselines,
     read_baseline,
+    round_count,
+    round_timing,
     write_baseline,
 )
 from agui_perf.gate.errors import GateError
@@ -44,43 +47,163 @@ def sample_results() -> Results:
     return dataclasses.replace(results, counts=COUNTS)
 
 
-def stripped(results: Results) -> Results:
-    return dataclasses.replace(
-        results,
-        benchmarks={n: dataclasses.replace(b, rounds=()) for n, b in results.benchmarks.items()},
-    )
-
-
 def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / f"{KEY}.json"
     results = sample_results()
     written = write_baseline(path, results)
     read = read_baseline(path, expected_key=KEY)
     assert read == written
-    assert read == Baseline(path=str(path), environment_key=KEY, results=stripped(results))
     assert read.results.benchmarks["test_encode"].median == 1.1
+    assert read.results.benchmarks["test_encode"].samples == (1.0, 1.2, 1.1)
+    assert read.results.memory == results.memory
+    # Stored to COUNT_DIGITS significant digits: 4_397_621 -> 4_398_000.
+    assert read.results.counts.benchmarks["test_encode"].instructions == 4_398_000
+    for name, bench in read.results.benchmarks.items():
+        # No per-round times; the summary to TIMING_DIGITS significant digits.
+        assert bench.rounds == ()
+        want = results.benchmarks[name]
+        assert bench.summary.rounds == want.summary.rounds
+        for figure in ("median", "iqr", "mean", "min", "max", "stddev"):
+            assert getattr(bench.summary, figure) == pytest.approx(
+                getattr(want.summary, figure), rel=5e-3
+            )
 
 
-def test_file_is_pretty_sorted_and_stable(tmp_path: Path) -> None:
+def test_file_is_compact_sorted_and_stable(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     write_baseline(path, sample_results())
     text = path.read_text()
     assert text.endswith("}\n")
-    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
     obj = json.loads(text)
+    # Keys sorted everywhere, as a pretty-printed dump would have them.
+    assert json.dumps(obj, sort_keys=True) == json.dumps(json.loads(text))
+    lines = text.splitlines()
+    # Every list or object of plain values is one line; the rest one entry per line.
+    assert '      "samples": [1.0, 1.2, 1.1],' in lines
+    assert '      "extra_info": {},' in lines
+    assert '      "extra_info": {"events_per_s": 900, "latency_p95_ms": 12.5},' in lines
+    summary = [line for line in lines if line.lstrip().startswith('"summary": {"iqr": ')]
+    assert len(summary) == 2
+    assert '      "peak_bytes": 2000000,' in lines
+    assert '      "total_allocations": 9000' in lines
+    assert (
+        '        {"allocations": 2, "bytes": 100, "function": "f", "location": "a.py:1"}' in lines
+    )
+    assert '      "test_encode": {"calls": 20, "instructions": 4398000}' in lines
     assert obj["schema_version"] == 2
     assert obj["environment_key"] == KEY
-    assert obj["benchmarks"]["test_encode"]["samples"] == [1.0, 1.2, 1.1]
     assert obj["benchmarks"]["test_encode"]["median"] == 1.1
     assert "rounds" not in obj["benchmarks"]["test_encode"]
-    assert obj["memory"]["stream"]["peak_bytes"] == 2_000_000
     assert obj["counts"] == {
         "tool": "valgrind-3.19.0",
         "missing": None,
-        "benchmarks": {"test_encode": {"instructions": 4_397_621, "calls": 20}},
+        "benchmarks": {"test_encode": {"instructions": 4_398_000, "calls": 20}},
     }
     write_baseline(path, read_baseline(path, expected_key=KEY).results)
     assert path.read_text() == text
+
+
+def test_timings_are_stored_to_three_significant_digits(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    results = make_results(
+        {"test_x": [1.23456e-6, 1.23549e-6, 9.87654e-3, 2.0e-6]},
+        extra_info={"test_x": {"latency_p95_ms": 0.63000845, "events": 12_345, "pin": "cpu 1"}},
+    )
+    write_baseline(path, results)
+    stored = json.loads(path.read_text())["benchmarks"]["test_x"]
+    assert stored["samples"] == [1.23e-6, 1.24e-6, 9.88e-3, 2.0e-6]
+    # The median of the rounded samples, rounded again: (1.24e-6 + 2.0e-6) / 2.
+    assert stored["median"] == 1.62e-6
+    # Floats are timings and latencies; integers are counts and stay exact, strings as they are.
+    assert stored["extra_info"] == {"events": 12_345, "latency_p95_ms": 0.63, "pin": "cpu 1"}
+    assert all(f"{value:.3g}" == repr(value) for value in stored["summary"].values())
+    assert read_baseline(path, expected_key=None).results.benchmarks["test_x"].median == (
+        (1.24e-6 + 2.0e-6) / 2
+    )
+
+
+def test_round_timing_and_count() -> None:
+    assert round_timing(7.791560345401996e-07) == 7.79e-07
+    assert round_timing(0.09054482750025272) == 0.0905
+    assert round_timing(1309352.0) == 1310000.0
+    assert round_count(22_059_698) == 22_060_000
+    assert round_count(168_301) == 168_300
+    assert round_count(4_875) == 4_875
+    assert round_count(1) == 1
+
+
+def test_a_baseline_in_the_earlier_layout_is_still_read(tmp_path: Path) -> None:
+    # One number per line and full precision: how every baseline was written before.
+    path = tmp_path / "b.json"
+    obj = baseline_to_json(sample_results())
+    bench = obj["benchmarks"]["test_app"]  # type: ignore[index]
+    bench["samples"] = [0.0020001234567, 0.0021007654321]
+    bench["median"] = (0.0020001234567 + 0.0021007654321) / 2
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    read = read_baseline(path, expected_key=KEY)
+    assert read.results.benchmarks["test_app"].samples == (0.0020001234567, 0.0021007654321)
+    # Rewritten, it takes the compact layout, rounded.
+    write_baseline(path, read.results)
+    assert '      "samples": [0.002, 0.0021],' in path.read_text().splitlines()
+
+
+def _remeasured(results: Results, noise: float, seed: int) -> Results:
+    """`results` measured again on unchanged code: every timing moved by up to ±noise."""
+    rng = random.Random(seed)
+
+    def jitter(value: float) -> float:
+        return value * (1 + rng.uniform(-noise, noise))
+
+    benchmarks = {}
+    for name, bench in results.benchmarks.items():
+        summary = dataclasses.replace(
+            bench.summary,
+            median=jitter(bench.summary.median),
+            iqr=jitter(bench.summary.iqr),
+            mean=jitter(bench.summary.mean),
+            min=jitter(bench.summary.min),
+            max=jitter(bench.summary.max),
+            stddev=jitter(bench.summary.stddev),
+        )
+        extra = {
+            key: jitter(value) if isinstance(value, float) else value
+            for key, value in bench.extra_info.items()
+        }
+        benchmarks[name] = dataclasses.replace(
+            bench,
+            samples=tuple(jitter(s) for s in bench.samples),
+            summary=summary,
+            extra_info=extra,
+        )
+    return dataclasses.replace(results, benchmarks=benchmarks)
+
+
+def _changed_lines(before: str, after: str) -> int:
+    matcher = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines(), autojunk=False)
+    return sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+
+
+def test_an_unchanged_re_measure_changes_at_most_four_lines_per_benchmark(tmp_path: Path) -> None:
+    names = [f"test_{i}" for i in range(12)]
+    results = make_results(
+        {name: [1e-6 * (i + 1) * (1 + k / 100) for k in range(8)] for i, name in enumerate(names)},
+        [make_memory("stream", 2_000_000, 9000)],
+        extra_info={name: {"latency_p95_ms": 0.5, "events": 75} for name in names},
+    )
+    path = tmp_path / "b.json"
+    write_baseline(path, results)
+    before = path.read_text()
+    write_baseline(path, _remeasured(results, noise=0.05, seed=1))
+    after = path.read_text()
+    changed = _changed_lines(before, after)
+    # Median, samples, summary and extra_info of each benchmark, at most; memory and the
+    # rest of the file untouched. The old layout changed 8 + 7 + 1 + 1 lines per benchmark.
+    assert 0 < changed <= 4 * len(names)
+    assert before.count("\n") == after.count("\n")
+    rest = '\n  "counts": {'
+    assert before[before.index(rest) :] == after[after.index(rest) :]
 
 
 def test_baseline_path() -> None:
@@ -245,7 +368,8 @@ def test_diff_baselines(tmp_path: Path) -> None:
         DiffRow("stream", "peak bytes", 2_000_000, 2_100_000, pytest.approx(5.0)),  # type: ignore[arg-type]
         DiffRow("stream", "allocations", 9000, 9000, 0.0),
         # `new` was not counted: the stored count leaves the file.
-        DiffRow("test_encode", "instructions/call", 219_881.05, None, None),
+        # The count as stored: 4_397_621 to four significant digits, over 20 calls.
+        DiffRow("test_encode", "instructions/call", 219_900.0, None, None),
     ]
 
 
@@ -266,8 +390,9 @@ def test_a_version_1_baseline_is_read_with_its_counts_not_in_the_baseline(tmp_pa
     read = read_baseline(path, expected_key=KEY)
     assert read.results.counts == Counts(missing=NOT_IN_BASELINE)
     assert read.results.counts.missing == "not in the baseline"
-    # Everything else is as it was written.
-    assert read.results.benchmarks == stripped(sample_results()).benchmarks
+    # Everything else is as it was written (and as a version 2 file stores it).
+    written = write_baseline(tmp_path / "v2.json", sample_results())
+    assert read.results.benchmarks == written.results.benchmarks
     assert read.results.memory == sample_results().memory
 
 
@@ -287,7 +412,10 @@ def test_counts_round_trip_including_why_they_are_missing(tmp_path: Path) -> Non
         Counts(missing="valgrind not found")
     )
     written = write_baseline(path, sample_results())
-    assert read_baseline(path, expected_key=KEY).results.counts == COUNTS == written.results.counts
+    assert read_baseline(path, expected_key=KEY).results.counts == written.results.counts
+    assert written.results.counts == dataclasses.replace(
+        COUNTS, benchmarks={"test_encode": CountResult("test_encode", 4_398_000, 20)}
+    )
 
 
 def test_a_count_stored_under_another_name_is_refused(tmp_path: Path) -> None:
@@ -311,8 +439,9 @@ def test_diff_shows_instructions_per_call(tmp_path: Path) -> None:
     )
     rows = diff_baselines(old, dataclasses.replace(sample_results(), counts=more))
     counted = [row for row in rows if row.metric == "instructions/call"]
-    two_percent: float = pytest.approx(2.0, rel=1e-4)  # type: ignore[assignment]
+    # Against the count as stored (4_398_000 / 20): +1.99 %.
+    two_percent: float = pytest.approx(1.99, abs=0.005)  # type: ignore[assignment]
     assert counted == [
-        DiffRow("test_encode", "instructions/call", 219_881.05, 224_278.65, two_percent),
+        DiffRow("test_encode", "instructions/call", 219_900.0, 224_278.65, two_percent),
         DiffRow("test_new", "instructions/call", None, 90.0, None),
     ]

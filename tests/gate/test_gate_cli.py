@@ -446,6 +446,8 @@ def test_update_baseline_then_perf_end_to_end(tmp_path: Path) -> None:
     assert update.stdout.startswith(f"wrote {BASELINE} (measured at ")
     assert "test_sum" in update.stdout
     assert "toy_alloc" in update.stdout
+    assert "\ncomparable across machines (memory, allocation counts" in update.stdout
+    assert "\ntimings: measured on this machine now:\n" in update.stdout
     stored = read_baseline(root / BASELINE, expected_key=KEY)
     assert set(stored.results.benchmarks) == {"test_join", "test_sum"}
     assert len(stored.results.benchmarks["test_sum"].samples) == 2
@@ -471,7 +473,16 @@ def test_update_baseline_then_perf_end_to_end(tmp_path: Path) -> None:
         "current",
     ]
     assert rounds[0].startswith(f"[perf] timing round 1/2 · accepted ({accepted[:10]})")
+    assert f"[perf] trend over 1 commit that changed {BASELINE} and this run" in progress
     assert snapshot(root) == before
+    # The trend: the accepted commit and this run, in both reports.
+    markdown = (out / "verdict.md").read_text()
+    assert "### Trend" in markdown
+    assert f"{accepted[:7]} (" in markdown
+    assert "<summary>Time per call (2)</summary>" in markdown
+    page = (out / "report.html").read_text()
+    assert '<section id="trend">' in page
+    assert 'id="chart-agui-perf-trend-time"' in page
 
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["accepted"]["found"] is True
@@ -508,6 +519,9 @@ def test_update_baseline_then_perf_end_to_end(tmp_path: Path) -> None:
         (["-k", " "], "argument -k/--filter: must not be empty"),
         (["--ref", ""], "argument --ref: must not be empty"),
         (["--out"], "argument --out: expected one argument"),
+        (["--history", "-1"], "argument --history: must be a whole number from 0 (no trend) to"),
+        (["--history", "1001"], "argument --history: must be a whole number from 0 (no trend)"),
+        (["--history", "all"], "argument --history: must be a whole number from 0 (no trend)"),
         (["extra"], "unrecognized arguments: extra"),
     ],
 )
@@ -540,6 +554,13 @@ def test_options_and_defaults(tmp_path: Path) -> None:
     # The default report folder is the project's, wherever in it the gate was started.
     assert options.out == root.resolve() / ".perf" / "report"
     assert options.scale == DEFAULT_SCALE
+    assert options.history == 0  # update-baseline draws no trend
+    perf_args = build_parser().parse_args(["gate", "perf"])
+    assert cli.options_from_args(perf_args, cwd=root).history == cli.DEFAULT_HISTORY == 30
+    no_trend = build_parser().parse_args(["gate", "perf", "--history", "0"])
+    assert cli.options_from_args(no_trend, cwd=root).history == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["gate", "update-baseline", "--history", "5"])
     args = build_parser().parse_args(
         [
             "gate",
@@ -580,6 +601,63 @@ def test_format_diff() -> None:
         "  stream       allocations  9,000 → 9,090        +1.0 %",
     ]
     assert cli.format_diff([]) == []
+
+
+def test_format_timings_shows_no_change() -> None:
+    rows = [
+        DiffRow("test_encode", "median s", 1.0e-3, 1.9e-3, 90.0),
+        DiffRow("test_new", "median s", None, 2.0e-6, None),
+        DiffRow("test_gone", "median s", 5.0e-3, None, None),
+        DiffRow("test_kept", "median s", 3.0e-3, 3.0e-3, 0.0),
+    ]
+    assert cli.format_timings(rows, kept=["test_kept"]) == [
+        "  test_encode  median s  now 1.90 ms  (stored 1.00 ms)",
+        "  test_new     median s  now 2.00 µs  new",
+        "  test_gone    median s  —            removed",
+        "  test_kept    median s  now 3.00 ms  kept: not selected by -k",
+    ]
+    assert "%" not in "".join(cli.format_timings(rows))
+
+
+def test_the_update_printout_separates_comparable_figures_from_timings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agui_perf.gate.pipeline import BaselineUpdate
+    from agui_perf.gate.results import Source
+
+    update = BaselineUpdate(
+        path=BASELINE,
+        rows=[
+            DiffRow("test_concurrent_streams", "median s", 0.047, 0.0905, 92.5),
+            DiffRow("stream", "peak bytes", 2 * 1024 * 1024, 2 * 1024 * 1024, 0.0),
+            DiffRow("stream", "allocations", 9000, 9090, 1.0),
+            DiffRow("test_encode", "instructions/call", 1000, 1000, 0.0),
+        ],
+        source=Source(commit="c" * 40, tree_hash="", dirty=False),
+        previous_note=None,
+        kept=[],
+        stored_from="AMD EPYC, CPython 3.11.2, measured at aaaaaaaaaa, committed 2026-11-28 in "
+        "bbbbbbbbbb",
+        environment_changes=("cpu_model 'AMD EPYC' vs 'Intel Xeon'",),
+    )
+    cli._print_update(update)
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"wrote {BASELINE} (measured at cccccccccc, src/ clean)",
+        "comparable across machines (memory, allocation counts, instruction counts: "
+        "deterministic, so a change here is a change of the code or its environment):",
+        "  stream       peak bytes         2.00 MiB → 2.00 MiB  +0.0 %",
+        "  stream       allocations        9,000 → 9,090        +1.0 %",
+        "  test_encode  instructions/call  1,000 → 1,000        +0.0 %",
+        "note: the stored file was measured in another environment (cpu_model 'AMD EPYC' vs "
+        "'Intel Xeon'): memory and instruction counts can differ for that reason alone",
+        "timings: measured on this machine now; the stored ones came from AMD EPYC, CPython "
+        "3.11.2, measured at aaaaaaaaaa, committed 2026-11-28 in bbbbbbbbbb — not compared:",
+        "  test_concurrent_streams  median s  now 90.5 ms  (stored 47.0 ms)",
+        f"accept the change: git add {BASELINE} and commit it with the code",
+    ]
+    # The cross-machine timing delta is not printed as a change.
+    assert not any("92.5" in line for line in out)
 
 
 def test_the_gate_parser_does_not_import_the_gate_stack() -> None:

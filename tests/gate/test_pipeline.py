@@ -21,6 +21,7 @@ from agui_perf.gate.compare import MemoryState, State, compare
 from agui_perf.gate.config import Settings
 from agui_perf.gate.environment import current_environment, environment_key
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.history import Metric
 from agui_perf.gate.pipeline import (
     NO_BASELINE,
     GateOptions,
@@ -31,6 +32,7 @@ from agui_perf.gate.pipeline import (
     perf,
     update_baseline,
 )
+from agui_perf.gate.report.write import render_report
 from agui_perf.gate.results import Counts
 from agui_perf.gate.verdict import AcceptedState, Overall, decide
 from tests.gate.test_results import make_memory, make_results, pb_doc, pb_entry
@@ -571,6 +573,53 @@ def test_outside_github_actions_nothing_is_published(
     assert "::error" not in capsys.readouterr().out
 
 
+# --- the trend ------------------------------------------------------------------------------
+
+
+def test_perf_shows_the_trend_over_the_baseline_commits(tmp_path: Path) -> None:
+    root, first = toy_repo(tmp_path)
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1.1e-3, "test_join": 2e-3}))
+    second = commit_all(root, "accept v2")
+    write_baseline(root / BASELINE, stored_results({"test_sum": 1.2e-3, "test_join": 2e-3}))
+    third = commit_all(root, "accept v3")
+    fake = Fake(steady(1.2e-3, 1.2e-3))
+    verdict = perf(options(root, history=30), fake.hooks())
+
+    history = verdict.history
+    assert history is not None
+    assert [p.commit for p in history.points[:-1]] == [first, second, third]
+    assert history.points[-1].current
+    sums = history.series(Metric.TIME, "test_sum")
+    assert sums[:3] == pytest.approx([1e-3 * 1.0035, 1.1e-3 * 1.0035, 1.2e-3 * 1.0035], rel=1e-2)
+    assert sums[3] == pytest.approx(1.2e-3, rel=1e-2)
+    progress = fake.progress.getvalue().splitlines()
+    assert f"[perf] trend over 3 commits that changed {BASELINE} and this run" in progress
+    files = render_report(verdict)
+    assert "### Trend" in files["verdict.md"]
+    assert files["report.html"].count('id="chart-agui-perf-trend-') == 3  # no counts in the toy
+    assert json.loads(files["verdict.json"])["history"]["points"][-1]["label"] == "current"
+
+
+def test_perf_history_zero_draws_no_trend(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(root, history=0), fake.hooks())
+    assert verdict.history is None
+    assert "trend" not in fake.progress.getvalue()
+    assert json.loads(render_report(verdict)["verdict.json"])["history"] is None
+
+
+def test_perf_in_a_shallow_clone_says_the_trend_is_cut(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", root.as_uri(), str(clone))
+    fake = Fake(steady(1e-3, 1e-3))
+    verdict = perf(options(clone, history=30), fake.hooks())
+    assert verdict.history is not None
+    assert verdict.history.notes[0].startswith("shallow clone: the history before ")
+    assert "shallow clone: the history before" in render_report(verdict)["verdict.md"]
+
+
 # --- update-baseline ------------------------------------------------------------------------
 
 
@@ -639,6 +688,41 @@ def test_a_failed_or_interrupted_update_leaves_the_old_file(tmp_path: Path, fail
         update_baseline(options(root, processes=4), hooks)
     assert (root / BASELINE).read_bytes() == before
     assert sorted(p.name for p in (root / "baselines").iterdir()) == [f"{KEY}.json"]
+
+
+def test_update_baseline_says_where_the_stored_numbers_came_from(tmp_path: Path) -> None:
+    root, accepted = toy_repo(tmp_path)
+    date = git(root, "show", "-s", "--format=%cI", accepted)[:10]
+    update = update_baseline(options(root, processes=2), Fake(steady(1e-3, 1e-3)).hooks())
+    env = current_environment()
+    assert update.stored_from == (
+        f"{env.cpu_model}, {env.implementation} {env.python_version}, measured at aaaaaaaaaa, "
+        f"committed {date} in {accepted[:10]}"
+    )
+    assert update.environment_changes == ()
+    timing = [row for row in update.rows if not row.comparable]
+    assert {row.metric for row in timing} == {"median s"}
+    assert {row.metric for row in update.rows if row.comparable} == {"peak bytes", "allocations"}
+
+
+def test_update_baseline_over_a_file_from_another_machine_says_so(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    elsewhere = stored_results({"test_sum": 1e-3, "test_join": 2e-3}, cpu_model="Other CPU")
+    write_baseline(root / BASELINE, elsewhere)  # not committed
+    update = update_baseline(options(root, processes=2), Fake(steady(1e-3, 1e-3)).hooks())
+    assert update.stored_from is not None
+    assert update.stored_from.startswith("Other CPU, ")
+    assert update.stored_from.endswith(f"no commit found ({BASELINE} has never been committed)")
+    assert update.environment_changes == (
+        f"cpu_model 'Other CPU' vs {current_environment().cpu_model!r}",
+    )
+
+
+def test_update_baseline_without_a_previous_file_has_no_origin(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path, baseline=False)
+    update = update_baseline(options(root, processes=2), Fake(steady(1e-3, 1e-3)).hooks())
+    assert update.stored_from is None
+    assert all(row.old is None for row in update.rows)
 
 
 def test_update_baseline_refuses_ref(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """File and JSON plumbing shared by the gate's readers and writers.
 
 - `atomic_write_text`: a reader sees the old file or the new one, never half of one.
+- `dump_json` / `dump_json_compact`: key-sorted JSON whose diff is readable.
 - `load_json_file` / `Reader`: strict JSON input that turns every defect into one `GateError`
   line naming the file, the place inside it and what to do.
 """
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from agui_perf.gate.errors import GateError
 
-__all__ = ["Reader", "atomic_write_text", "dump_json", "load_json_file", "parse_json_text"]
+__all__ = [
+    "Reader",
+    "atomic_write_text",
+    "dump_json",
+    "dump_json_compact",
+    "load_json_file",
+    "parse_json_text",
+]
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -89,6 +97,47 @@ def dump_json(obj: object) -> str:
     `allow_nan=False`: NaN/Infinity are not JSON, and a file holding them must never be written.
     """
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _flat(value: object) -> bool:
+    """A scalar, or a list or object of scalars only (empty included): one line of its own."""
+    if isinstance(value, Mapping):
+        return all(isinstance(item, _SCALARS) for item in value.values())
+    if isinstance(value, list):
+        return all(isinstance(item, _SCALARS) for item in value)
+    return True
+
+
+def _compact(value: object, depth: int) -> str:
+    inner = "  " * (depth + 1)
+    outer = "  " * depth
+    if isinstance(value, Mapping) and not _flat(value):
+        items = [
+            f"{inner}{json.dumps(key, ensure_ascii=False)}: {_compact(item, depth + 1)}"
+            for key, item in sorted(value.items())
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{outer}}}"
+    if isinstance(value, list) and not _flat(value):
+        items = [f"{inner}{_compact(item, depth + 1)}" for item in value]
+        return "[\n" + ",\n".join(items) + f"\n{outer}]"
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(", ", ": ")
+    )
+
+
+def dump_json_compact(obj: object) -> str:
+    """Key-sorted JSON like `dump_json`, but every list or object that holds only scalars is
+    written on one line of its own.
+
+    For a file in git whose numbers are re-measured (the baseline): a list of eight
+    per-process medians or a summary's seven figures is then one changed line instead of
+    eight or seven, while the figures a reviewer reads one by one (a memory scenario's peak,
+    its allocation count) keep a line each. Any JSON reader reads it like `dump_json`'s output.
+    """
+    return _compact(obj, 0) + "\n"
 
 
 def _reject_constant(name: str) -> object:

@@ -1,7 +1,7 @@
 """The committed baseline file (README "Accepting an intended change").
 
-One JSON file per environment key (`baselines/linux-x86_64-cpython3.11.json`), pretty-printed
-with sorted keys so that its diff is what a reviewer reads when a change is accepted::
+One JSON file per environment key (`baselines/linux-x86_64-cpython3.11.json`), key-sorted,
+so that its diff is what a reviewer reads when a change is accepted::
 
     {
       "schema_version": 2,
@@ -22,9 +22,22 @@ with sorted keys so that its diff is what a reviewer reads when a change is acce
 Version 1 files (written before instruction counts) are still read; their counts are "not in
 the baseline", which the verdict reports as such instead of refusing the file.
 
-Per-round times are left out: they would make every update a wall of changed numbers. The
-file is written atomically and only from a complete, valid Results; a failure leaves the old
-file as it was.
+Re-measuring unchanged code must change few lines, or the diff a reviewer reads is timing
+noise. So the file is written with three choices, none of which changes what a field means:
+
+- every list or object of plain values is one line (`dump_json_compact`): a benchmark's
+  samples, its summary and its extra_info are a line each, a memory scenario's figures a line
+  each; per-round times are left out altogether;
+- timings (samples, median, summary, the floats of extra_info) are rounded to
+  `TIMING_DIGITS` significant digits: a step of at most 0.5 %, a tenth of the half minimum
+  effect the gate's bounds must clear and below the 2-5 % that fresh processes spread;
+- instruction counts are rounded to `COUNT_DIGITS` significant digits (at most 0.05 %):
+  unchanged code counts within 0.02 %, and the gate calls a count changed from 1 % on.
+  Memory figures are exact: memray's are deterministic.
+
+A file written before these choices (one number per line, full precision) reads the same.
+The median must agree with the samples' median to `TIMING_DIGITS` digits. The file is written
+atomically and only from a complete, valid Results; a failure leaves the old file as it was.
 """
 
 from __future__ import annotations
@@ -34,8 +47,9 @@ import os
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agui_perf.gate._io import Reader, atomic_write_text, dump_json, load_json_file
+from agui_perf.gate._io import Reader, atomic_write_text, dump_json_compact, load_json_file
 from agui_perf.gate.environment import (
     environment_from_json,
     environment_key,
@@ -44,6 +58,7 @@ from agui_perf.gate.environment import (
 from agui_perf.gate.results import (
     SCHEMA_VERSION,
     BenchmarkResult,
+    Counts,
     Results,
     benchmark_extra_info,
     check_complete,
@@ -59,9 +74,15 @@ from agui_perf.gate.results import (
     summary_to_json,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 __all__ = [
     "BASELINE_HINT",
+    "COUNT_DIGITS",
     "NOT_IN_BASELINE",
+    "TIMING_DIGITS",
+    "TIMING_METRIC",
     "Baseline",
     "DiffRow",
     "baseline_from_json",
@@ -69,12 +90,21 @@ __all__ = [
     "baseline_to_json",
     "diff_baselines",
     "read_baseline",
+    "round_count",
+    "round_timing",
     "write_baseline",
 ]
 
 BASELINE_HINT = "run nox -s update-baseline"
 #: Why a version-1 baseline has no instruction counts (the verdict quotes it).
 NOT_IN_BASELINE = "not in the baseline"
+#: Significant digits of the stored timings (module docstring: why this many).
+TIMING_DIGITS = 3
+#: Significant digits of the stored instruction counts.
+COUNT_DIGITS = 4
+#: The DiffRow metric of a timing: measured on one machine at one time, never comparable with
+#: a timing stored from another (the others, memory and counts, are deterministic).
+TIMING_METRIC = "median s"
 
 
 @dataclass(frozen=True)
@@ -89,23 +119,55 @@ def baseline_path(directory: str | os.PathLike[str], key: str | None = None) -> 
     return Path(directory) / f"{key or environment_key()}.json"
 
 
+def round_timing(value: float) -> float:
+    """`value` to `TIMING_DIGITS` significant digits (as the baseline stores timings)."""
+    return float(f"{value:.{TIMING_DIGITS}g}") if math.isfinite(value) else value
+
+
+def round_count(value: int) -> int:
+    """`value` to `COUNT_DIGITS` significant digits, still an integer (1_234_567 -> 1_235_000)."""
+    digits = len(str(abs(value)))
+    return round(value, COUNT_DIGITS - digits) if digits > COUNT_DIGITS else value
+
+
+def _rounded(values: Mapping[str, object]) -> dict[str, object]:
+    """Floats rounded like timings; integers (counts, rounds, events) and strings as they are."""
+    return {
+        key: round_timing(value) if isinstance(value, float) else value
+        for key, value in sorted(values.items())
+    }
+
+
+def _counts_json(counts: Counts) -> dict[str, object]:
+    return counts_to_json(
+        replace(
+            counts,
+            benchmarks={
+                name: replace(count, instructions=round_count(count.instructions))
+                for name, count in counts.benchmarks.items()
+            },
+        )
+    )
+
+
 def baseline_to_json(results: Results) -> dict[str, object]:
+    benchmarks: dict[str, object] = {}
+    for name, bench in sorted(results.benchmarks.items()):
+        samples = [round_timing(sample) for sample in bench.samples]
+        benchmarks[name] = {
+            "median": round_timing(statistics.median(samples)),
+            "samples": samples,
+            "summary": _rounded(summary_to_json(bench.summary)),
+            "extra_info": _rounded(bench.extra_info),
+        }
     return {
         "schema_version": SCHEMA_VERSION,
         "environment_key": environment_key(results.environment),
         "source": source_to_json(results.source),
         "environment": environment_to_json(results.environment),
-        "benchmarks": {
-            name: {
-                "median": bench.median,
-                "samples": list(bench.samples),
-                "summary": summary_to_json(bench.summary),
-                "extra_info": dict(sorted(bench.extra_info.items())),
-            }
-            for name, bench in sorted(results.benchmarks.items())
-        },
+        "benchmarks": benchmarks,
         "memory": {name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
-        "counts": counts_to_json(results.counts),
+        "counts": _counts_json(results.counts),
     }
 
 
@@ -115,12 +177,12 @@ def _benchmark(reader: Reader, name: str, obj: object) -> BenchmarkResult:
     samples = samples_from_json(reader, data, where)
     median = reader.number(data, "median", where, positive=True)
     # The median is stored for the reader of the diff; a hand edit that changes only it (or only
-    # the samples) would make the file say two different things.
-    if not math.isclose(median, statistics.median(samples), rel_tol=1e-9):
-        raise reader.error(
-            where,
-            f"has median {median!r} but its samples have median {statistics.median(samples)!r}",
-        )
+    # the samples) would make the file say two different things. It is stored rounded like the
+    # samples, so it must agree to that precision (a file written before the rounding agrees
+    # exactly).
+    expected = statistics.median(samples)
+    if round_timing(median) != round_timing(expected):
+        raise reader.error(where, f"has median {median!r} but its samples have median {expected!r}")
     return BenchmarkResult(
         name=name,
         samples=samples,
@@ -181,18 +243,17 @@ def write_baseline(path: str | os.PathLike[str], results: Results) -> Baseline:
 
     Validation runs first and the write goes through a temporary file, so an incomplete run
     or a failure mid-write leaves the old baseline untouched (the gate's promise: exit 2
-    changes nothing under baselines/).
+    changes nothing under baselines/). Returns the baseline as a later read will see it
+    (rounded, without per-round times).
     """
     name = os.fspath(path)
     check_complete(results, origin=f"the run to store in baseline '{name}'")
-    text = dump_json(baseline_to_json(results))
+    obj = baseline_to_json(results)
+    stored = baseline_from_json(obj, origin=f"the run to store in baseline '{name}'", path=name)
+    text = dump_json_compact(obj)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
-    stored = replace(
-        results,
-        benchmarks={n: replace(b, rounds=()) for n, b in sorted(results.benchmarks.items())},
-    )
-    return Baseline(path=name, environment_key=environment_key(results.environment), results=stored)
+    return stored
 
 
 @dataclass(frozen=True)
@@ -204,6 +265,12 @@ class DiffRow:
     old: float | None  # None: new
     new: float | None  # None: removed
     pct: float | None  # (new - old) / old * 100; None when either side is absent
+
+    @property
+    def comparable(self) -> bool:
+        """Whether old and new can be compared wherever each was measured: memory and counts
+        are deterministic; a timing is only comparable with one taken beside it."""
+        return self.metric != TIMING_METRIC
 
 
 def _row(name: str, metric: str, old: float | None, new: float | None) -> DiffRow:
@@ -219,7 +286,7 @@ def diff_baselines(old: Baseline | Results | None, new: Baseline | Results) -> l
     old_benchmarks = before.benchmarks if before else {}
     for name in sorted(set(old_benchmarks) | set(after.benchmarks)):
         o, n = old_benchmarks.get(name), after.benchmarks.get(name)
-        rows.append(_row(name, "median s", o.median if o else None, n.median if n else None))
+        rows.append(_row(name, TIMING_METRIC, o.median if o else None, n.median if n else None))
     old_memory = before.memory if before else {}
     for name in sorted(set(old_memory) | set(after.memory)):
         om, nm = old_memory.get(name), after.memory.get(name)

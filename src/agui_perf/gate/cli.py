@@ -35,10 +35,12 @@ if TYPE_CHECKING:
     from agui_perf.gate.pipeline import BaselineUpdate, GateOptions
 
 __all__ = [
+    "DEFAULT_HISTORY",
     "GateArgumentParser",
     "Interrupted",
     "add_gate_parser",
     "format_diff",
+    "format_timings",
     "interrupts",
     "options_from_args",
     "project_root",
@@ -47,6 +49,10 @@ __all__ = [
 ]
 
 _MAX_SCALE = 100.0
+#: `perf --history N`: commits of the trend by default, and the most it reads (each commit is
+#: one `git show` and one parse of its baseline file).
+DEFAULT_HISTORY = 30
+_MAX_HISTORY = 1000
 
 
 class GateArgumentParser(argparse.ArgumentParser):
@@ -93,6 +99,14 @@ def _scale(text: str) -> float:
             f"must be a number in (0, {_MAX_SCALE:g}] (1 = the suites' full size), got {text!r}"
         )
     return value
+
+
+def _history(text: str) -> int:
+    if not text.isdigit() or int(text) > _MAX_HISTORY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 (no trend) to {_MAX_HISTORY}, got {text!r}"
+        )
+    return int(text)
 
 
 def _nonempty(text: str) -> str:
@@ -164,6 +178,14 @@ def add_gate_parser(
         ),
     )
     _add_options(perf_parser)
+    perf_parser.add_argument(
+        "--history",
+        type=_history,
+        default=DEFAULT_HISTORY,
+        metavar="N",
+        help="the trend: values at the last N commits that changed the baseline file, "
+        "0 for none (default: %(default)s)",
+    )
     perf_parser.set_defaults(handler=run_perf)
     update_parser = commands.add_parser(
         "update-baseline",
@@ -210,6 +232,8 @@ def options_from_args(args: argparse.Namespace, cwd: Path | None = None) -> Gate
         # belongs to the project, wherever in it the gate was started.
         out=root / DEFAULT_OUT if args.out is None else args.out,
         scale=args.scale,
+        # update-baseline has no trend (and no --history).
+        history=getattr(args, "history", 0),
     )
 
 
@@ -371,6 +395,31 @@ def format_diff(rows: Sequence[DiffRow]) -> list[str]:
             change = "—" if row.pct is None else f"{row.pct:+.1f} %"
         span = f"{_format_value(row.metric, row.old)} → {_format_value(row.metric, row.new)}"
         cells.append((row.name, row.metric, span, change))
+    return _aligned(cells)
+
+
+def format_timings(rows: Sequence[DiffRow], kept: Sequence[str] = ()) -> list[str]:
+    """`name  now X  (stored Y)` lines: the new timing, the stored one beside it, no change.
+
+    A timing is only comparable with one measured beside it, so the stored value is shown for
+    orientation and never as a change (`format_diff` is for what is comparable).
+    """
+    cells: list[tuple[str, str, str, str]] = []
+    for row in rows:
+        if row.name in kept:
+            note = "kept: not selected by -k"
+        elif row.old is None:
+            note = "new"
+        elif row.new is None:
+            note = "removed"
+        else:
+            note = f"(stored {_format_value(row.metric, row.old)})"
+        now = "—" if row.new is None else f"now {_format_value(row.metric, row.new)}"
+        cells.append((row.name, row.metric, now, note))
+    return _aligned(cells)
+
+
+def _aligned(cells: Sequence[tuple[str, str, str, str]]) -> list[str]:
     if not cells:
         return []
     widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
@@ -384,9 +433,32 @@ def _print_update(update: BaselineUpdate) -> None:
     source = update.source
     commit = source.commit[:10] if source.commit else "no commit"
     state = "with uncommitted changes in src/" if source.dirty else "src/ clean"
-    print(f"wrote {update.path} (measured at {commit}, {state}); changes:")
-    for line in format_diff(update.rows):
-        print(line)
+    print(f"wrote {update.path} (measured at {commit}, {state})")
+    comparable = [row for row in update.rows if row.comparable]
+    timings = [row for row in update.rows if not row.comparable]
+    if comparable:
+        print(
+            "comparable across machines (memory, allocation counts, instruction counts: "
+            "deterministic, so a change here is a change of the code or its environment):"
+        )
+        for line in format_diff(comparable):
+            print(line)
+        if update.environment_changes:
+            print(
+                "note: the stored file was measured in another environment ("
+                + "; ".join(update.environment_changes[:3])
+                + "): memory and instruction counts can differ for that reason alone"
+            )
+    if timings:
+        if update.stored_from:
+            print(
+                "timings: measured on this machine now; the stored ones came from "
+                f"{update.stored_from} — not compared:"
+            )
+        else:
+            print("timings: measured on this machine now:")
+        for line in format_timings(timings, update.kept):
+            print(line)
     if update.previous_note:
         print(f"note: {update.previous_note}")
     if update.kept:

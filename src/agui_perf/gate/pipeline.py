@@ -15,7 +15,8 @@
     once (memory and counts are deterministic, so sharing the cores changes neither);
  6. compare; benchmarks the first pass cannot settle (`compare.needs_extension`) get one
     extension of fresh processes, pooled with the first pass and decided once (`compare.extend`);
- 7. budgets on the current run alone; the verdict; the report; GitHub Actions outputs.
+ 7. budgets on the current run alone; the verdict; the trend across the baseline file's git
+    history (`history`, with this run as its last point); the report; GitHub Actions outputs.
 
 `update_baseline` measures the current code the same way and replaces the baseline file
 atomically, only after a complete run.
@@ -61,8 +62,13 @@ from agui_perf.gate.compare import (
 )
 from agui_perf.gate.config import Settings, load_settings
 from agui_perf.gate.count_compare import CountsComparison, CountState, compare_counts
-from agui_perf.gate.environment import current_environment, environment_key
+from agui_perf.gate.environment import (
+    current_environment,
+    environment_differences,
+    environment_key,
+)
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.history import read_history, with_current
 from agui_perf.gate.report import github
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.write import write_report
@@ -142,6 +148,7 @@ class GateOptions:
     scale: float = DEFAULT_SCALE
     min_rounds: int = DEFAULT_MIN_ROUNDS
     max_time: float = DEFAULT_MAX_TIME
+    history: int = 0  # `perf` only: commits of the trend, 0 = none (the command line: 30)
 
 
 def _write_report_default(verdict: Verdict, out: Path, current: Results | None) -> None:
@@ -197,6 +204,11 @@ class BaselineUpdate:
     source: Source
     previous_note: str | None  # why the previous file was not compared (unreadable …)
     kept: list[str]  # benchmarks not selected by -k, kept from the previous file
+    #: Where and when the previous file's timings were measured ("Intel Xeon, CPython 3.11.2,
+    #: measured at <sha>, committed <date> in <sha>"); None without a readable previous file.
+    stored_from: str | None = None
+    #: How the previous file's environment differs from this run's (empty: the same).
+    environment_changes: tuple[str, ...] = ()
 
 
 # --- 1. settings and folders ------------------------------------------------------------------
@@ -502,6 +514,10 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
         )
     budgets = check_budgets(current, settings.budgets)
     verdict = decide(comparison, budgets, accepted, settings, counts=counts)
+    if options.history:
+        history = with_current(read_history(root, relative, options.history), current)
+        _say(hooks.progress, f"{PROGRESS_PREFIX} {history.summary()}")
+        verdict = replace(verdict, history=history)
     _write_results(out, current, baseline_results)
     hooks.write_report(verdict, out, current)
     publish_github(verdict, out, hooks.env)
@@ -698,6 +714,8 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
         counts=_kept_counts(previous, measured, options.keyword),
     )
     _write_results(out, results, None)
+    # Read before the write: the previous file's commit is what `git log` finds for the path.
+    stored_from = _stored_from(root, relative, previous)
     written = write_baseline(path, results)
     return BaselineUpdate(
         path=relative,
@@ -705,7 +723,34 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
         source=results.source,
         previous_note=note,
         kept=sorted(kept),
+        stored_from=stored_from,
+        environment_changes=tuple(
+            environment_differences(previous.results.environment, measured.environment)
+            if previous
+            else ()
+        ),
     )
+
+
+def _stored_from(root: Path, relative: str, previous: Baseline | None) -> str | None:
+    """Where and when the previous file's numbers were measured, for the update's printout.
+
+    Its timings are never compared with the new ones (they were taken elsewhere or at another
+    time); saying where they came from tells the reader why.
+    """
+    if previous is None:
+        return None
+    stored = previous.results.environment
+    parts = [f"{stored.cpu_model}, {stored.implementation} {stored.python_version}"]
+    if previous.results.source.commit:
+        parts.append(f"measured at {previous.results.source.commit[:10]}")
+    committed = find_accepted(root, relative)
+    if committed.found and committed.commit:
+        parts.append(f"committed {(committed.date or '')[:10]} in {committed.commit[:10]}")
+    else:
+        reason = (committed.reason or "unknown reason").split(" — ")[0]
+        parts.append(f"no commit found ({reason})")
+    return ", ".join(parts)
 
 
 def _kept_counts(previous: Baseline | None, measured: Results, keyword: str | None) -> Counts:

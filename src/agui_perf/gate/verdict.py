@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from agui_perf.gate.config import Settings
     from agui_perf.gate.count_compare import CountComparison, CountsComparison
     from agui_perf.gate.errors import GateError
+    from agui_perf.gate.history import History
     from agui_perf.gate.results import MemoryResult
 
 __all__ = [
@@ -84,6 +85,7 @@ class Verdict:
     settings: Settings | None
     error: str | None = None
     counts: CountsComparison | None = None  # None: not part of this run (e.g. an error)
+    history: History | None = None  # the trend; None: not read (--history 0, an error)
 
     @property
     def benchmarks(self) -> tuple[BenchmarkComparison, ...]:
@@ -112,6 +114,7 @@ class Verdict:
             "memory": [_memory_json(m) for m in self.memory],
             "budgets": [_budget_json(b) for b in self.budgets],
             "counts": _counts_json(self.counts),
+            "history": self.history.to_json() if self.history else None,
         }
 
 

@@ -27,14 +27,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GIT_TIMEOUT",
+    "SHALLOW_HINT",
     "WORKTREES",
     "Checkout",
     "GitError",
     "Repository",
     "commit_source",
     "find_accepted",
+    "git_output",
     "open_repository",
     "resolve_ref",
+    "shallow_commits",
     "working_source",
     "worktree",
 ]
@@ -42,7 +45,7 @@ __all__ = [
 #: Where accepted commits are checked out, relative to the project root (git-ignored `.perf/`).
 WORKTREES = Path(".perf") / "worktrees"
 GIT_TIMEOUT = 120.0
-_SHALLOW_HINT = (
+SHALLOW_HINT = (
     "fetch the full history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"
 )
 
@@ -128,6 +131,11 @@ def _git(repo: Repository, *args: str) -> str:
     return done.stdout
 
 
+def git_output(repo: Repository, *args: str) -> str:
+    """git's stdout, run in the project root; a failure is a GitError quoting git's message."""
+    return _git(repo, *args)
+
+
 def open_repository(root: Path) -> Repository | str:
     """The git work tree `root` is in, or the reason there is none (one line)."""
     root = root.resolve()
@@ -153,7 +161,9 @@ def _describe(repo: Repository, commit: str, baseline: str, reason: str | None) 
     )
 
 
-def _shallow_commits(repo: Repository) -> set[str]:
+def shallow_commits(repo: Repository) -> set[str]:
+    """The boundary commits of a shallow clone (empty when the history is complete); {"*"}
+    when the clone is shallow but its boundary list cannot be read."""
     if _git(repo, "rev-parse", "--is-shallow-repository").strip() != "true":
         return set()
     shallow = Path(_git(repo, "rev-parse", "--git-path", "shallow").strip())
@@ -176,13 +186,13 @@ def find_accepted(root: Path, baseline: str) -> AcceptedState:
     if isinstance(repo, str):
         return AcceptedState(found=False, baseline_path=baseline, reason=repo)
     try:
-        shallow = _shallow_commits(repo)
+        shallow = shallow_commits(repo)
         sha = _git(repo, "log", "-1", "--format=%H", "--", baseline).strip()
         if not sha:
             if shallow:
                 reason = f"shallow clone: no commit in the fetched history changes {baseline} — "
                 return AcceptedState(
-                    found=False, baseline_path=baseline, reason=reason + _SHALLOW_HINT
+                    found=False, baseline_path=baseline, reason=reason + SHALLOW_HINT
                 )
             return AcceptedState(
                 found=False,
@@ -197,7 +207,7 @@ def find_accepted(root: Path, baseline: str) -> AcceptedState:
                 baseline_path=baseline,
                 reason=(
                     f"shallow clone: the history that last changed {baseline} was not fetched "
-                    f"— {_SHALLOW_HINT}"
+                    f"— {SHALLOW_HINT}"
                 ),
             )
         if _run_git(repo.root, "cat-file", "-e", f"{sha}^{{commit}}").returncode != 0:

@@ -29,6 +29,7 @@ from agui_perf.gate.report.markdown import (
     statistic_text,
     timing_table,
 )
+from agui_perf.gate.report.trend import points_table, trend_charts, trend_lead, trend_notes
 from agui_perf.gate.verdict import Overall
 
 if TYPE_CHECKING:
@@ -206,6 +207,17 @@ def _budgets(verdict: Verdict) -> str:
     return f'<section id="budgets"><h2>Budgets</h2>{body}</section>'
 
 
+def _trend(verdict: Verdict) -> str:
+    history = verdict.history
+    if history is None:
+        return ""
+    parts = ['<section id="trend"><h2>Trend</h2>', f'<p class="lead">{_e(trend_lead(history))}</p>']
+    parts += [f'<p class="note">{_e(note)}</p>' for note in trend_notes(history)]
+    parts += [_figure(chart) for chart in trend_charts(history)]
+    parts += ["<h3>The points</h3>", _table(points_table(history)), "</section>"]
+    return "".join(parts)
+
+
 def _accepted(verdict: Verdict) -> str:
     accepted = verdict.accepted
     parts = ['<section id="accepted"><h2>Accepted state</h2>']
@@ -258,6 +270,7 @@ def render_html(verdict: Verdict, charts: Sequence[Chart] = ()) -> str:
             _counts(verdict),
             _latency(charts),
             _budgets(verdict),
+            _trend(verdict),
             _accepted(verdict),
             _footer(verdict),
         ]

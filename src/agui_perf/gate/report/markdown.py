@@ -4,7 +4,7 @@ The one-line verdict comes first; then the timing table (naming the decision rul
 statistic and saying "not significant" out loud, as pyperf's `compare_to` does; every row says
 the smallest change the run could have caught, and each notable row why it has its state), the
 memory table with the allocation sites that grew most, the instruction counts, the budget
-matrix, where the accepted
+matrix, the trend across the baseline's history (a sparkline per row), where the accepted
 state comes from and how to accept an intended change.
 
 GitHub strips inline `<svg>` and `data:` URIs from job summaries, so no chart is drawn here:
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
     from agui_perf.gate.config import Settings
     from agui_perf.gate.count_compare import CountComparison, CountsComparison
+    from agui_perf.gate.history import History
     from agui_perf.gate.verdict import AcceptedState, Verdict
 
 __all__ = [
@@ -599,6 +600,21 @@ def _budget_section(budgets: Sequence[BudgetCheck]) -> list[str]:
     return [*lines, *_md_table(budget_table(budgets)), ""]
 
 
+def _trend_section(history: History | None) -> list[str]:
+    if history is None:
+        return []
+    # Imported here: the trend module builds its tables from this module's pieces.
+    from agui_perf.gate.report.trend import trend_lead, trend_notes, trend_tables
+
+    lines = ["### Trend", "", md_escape(trend_lead(history)), ""]
+    notes = trend_notes(history)
+    if notes:
+        lines += ["> [!NOTE]", *(f"> - {md_escape(note)}" for note in notes), ""]
+    for title, table in trend_tables(history):
+        lines += [*_details(f"{title} ({len(table.rows)})", _md_table(table)), ""]
+    return lines
+
+
 def _accepted_section(accepted: AcceptedState | None) -> list[str]:
     if accepted is None:
         return []
@@ -639,6 +655,7 @@ def render_markdown(verdict: Verdict) -> str:
     lines += _memory_section(comparison.memory)
     lines += _counts_section(verdict.counts, verdict.settings)
     lines += _budget_section(verdict.budgets)
+    lines += _trend_section(verdict.history)
     lines += _accepted_section(verdict.accepted)
     lines += [
         "### Accepting an intended change",
