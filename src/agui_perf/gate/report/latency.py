@@ -61,6 +61,8 @@ FIGURE_COLOURS: Mapping[str, str] = {
 }
 TAIL_COLOUR = "#afb8c1"
 _DOT_RADIUS = 5
+_LABEL_FONT_PX = 13  # svg.style's label_font_size
+_LABEL_ROOM_PX = 360  # row labels up to this wide leave the plot 550 px of a 960 px chart
 
 
 @dataclass(frozen=True)
@@ -196,16 +198,22 @@ def latency_chart(
         x_labels.append({"label": format_ms(10.0**decade), "value": decade - floor})
         if decade != decades[-1]:
             x_labels += [{"label": "", "value": decade - floor + math.log10(m)} for m in (2, 5)]
+    y_labels = [
+        {"label": _label(item, limits[i]), "value": position[i]} for i, item in enumerate(series)
+    ]
+    # The legend spans only the plot, right of the row labels: three entries a line fit, but
+    # not beside "mean budget ≤ 200 ms", which ran into the next entry (seen in Chromium).
+    columns = 2 if budgeted else 3
+    # Long row labels would squeeze the plot and its legend, so the chart grows instead; 0.6 em
+    # a character is pygal's own estimate of text width.
+    label_px = 0.6 * _LABEL_FONT_PX * max(len(label["label"]) for label in y_labels)
     options = config(
         chart_id,
         title,
         colours,
-        height=max(300, 200 + 56 * count),  # the legend takes three lines
-        width=960,
-        y_labels=[
-            {"label": _label(item, limits[i]), "value": position[i]}
-            for i, item in enumerate(series)
-        ],
+        height=max(300, 140 + 20 * math.ceil(len(colours) / columns) + 56 * count),
+        width=960 + max(0, round(label_px - _LABEL_ROOM_PX)),
+        y_labels=y_labels,
         range=(-0.6, count - 0.4),
         xrange=(0, decades[-1] - floor),
         x_labels=x_labels,
@@ -213,9 +221,7 @@ def latency_chart(
         x_labels_major=[format_ms(10.0**decade) for decade in decades],
         show_y_guides=False,
         show_x_guides=True,  # pygal shows them only on hover otherwise
-        # Three a line: the legend spans only the plot, right of the long row labels, and four
-        # ran "mean budget ≤ 200 ms" into the next entry.
-        legend_at_bottom_columns=min(len(colours), 3),
+        legend_at_bottom_columns=columns,
         x_title="latency, log scale",
         allow_interruptions=True,
         dots_size=0,
