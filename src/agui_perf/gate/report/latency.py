@@ -198,22 +198,20 @@ def latency_chart(
         x_labels.append({"label": format_ms(10.0**decade), "value": decade - floor})
         if decade != decades[-1]:
             x_labels += [{"label": "", "value": decade - floor + math.log10(m)} for m in (2, 5)]
-    y_labels = [
-        {"label": _label(item, limits[i]), "value": position[i]} for i, item in enumerate(series)
-    ]
+    row_labels = [_label(item, limits[i]) for i, item in enumerate(series)]
     # The legend spans only the plot, right of the row labels: three entries a line fit, but
     # not beside "mean budget ≤ 200 ms", which ran into the next entry (seen in Chromium).
     columns = 2 if budgeted else 3
     # Long row labels would squeeze the plot and its legend, so the chart grows instead; 0.6 em
     # a character is pygal's own estimate of text width.
-    label_px = 0.6 * _LABEL_FONT_PX * max(len(label["label"]) for label in y_labels)
+    label_px = 0.6 * _LABEL_FONT_PX * max(len(label) for label in row_labels)
     options = config(
         chart_id,
         title,
         colours,
         height=max(300, 140 + 20 * math.ceil(len(colours) / columns) + 56 * count),
         width=960 + max(0, round(label_px - _LABEL_ROOM_PX)),
-        y_labels=y_labels,
+        y_labels=[{"label": label, "value": position[i]} for i, label in enumerate(row_labels)],
         range=(-0.6, count - 0.4),
         xrange=(0, decades[-1] - floor),
         x_labels=x_labels,
