@@ -247,3 +247,18 @@ def test_no_browser_is_a_clear_error(
 def test_a_missing_page_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["/nonexistent/report.html"]) == 2
     assert "'/nonexistent/report.html' is not a file" in capsys.readouterr().err
+
+
+def test_a_browser_that_exits_at_once_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "report.html"
+    page.write_text("<!DOCTYPE html><title>x</title>", encoding="utf-8")
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'no display and no luck' >&2\nexit 3\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv(BROWSER_ENV, str(fake))
+    with pytest.raises(GateError, match=r"Chromium exited .*no display and no luck"):
+        inspect_page(page)
+    assert main([str(page)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

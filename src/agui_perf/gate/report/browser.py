@@ -239,7 +239,6 @@ class _Pipe:
         self._log = log
         self._next_id = 0
         self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._pending: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         # A thread reads, so that a slow or silent browser is a bounded wait, never a hang.
         self._reader = threading.Thread(target=self._read, name="devtools-pipe", daemon=True)
@@ -264,7 +263,8 @@ class _Pipe:
         except queue.Empty:
             raise GateError(
                 f"Chromium did not answer within {STEP_TIMEOUT_S:g} s while waiting for "
-                f"{what} (its last output: {_tail(self._log)}) — {_HINT}"
+                f"{what} (its last output: {_tail(self._log)}) — rerun; if it persists, run "
+                "chromium --headless --dump-dom on the page by hand to see why"
             ) from None
         if message is None:
             self._inbox.put(None)  # every later wait sees the end too
@@ -274,13 +274,20 @@ class _Pipe:
             )
         return message
 
-    def call(self, method: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
-        """Send one command and wait for its result (`session` names the page's session)."""
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None
+    ) -> Any:
+        """Send one command and wait for its result (`session`: the page's, once attached)."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if kw.get("session"):
-            message["sessionId"] = kw["session"]
-        self._commands.write(json.dumps(message).encode() + b"\0")
+        if session:
+            message["sessionId"] = session
+        try:
+            self._commands.write(json.dumps(message).encode() + b"\0")
+        except OSError:
+            raise GateError(
+                f"Chromium exited before {method} (its last output: {_tail(self._log)}) — {_HINT}"
+            ) from None
         while True:
             reply = self._receive(method)
             if reply.get("id") != self._next_id:
