@@ -177,6 +177,22 @@ def test_perf_uploads_the_report_even_when_the_gate_fails() -> None:
     assert "$GITHUB_STEP_SUMMARY" in link["run"]
 
 
+def test_perf_keeps_screenshots_of_the_report_in_a_browser() -> None:
+    steps = _load("perf.yml")["jobs"]["perf"]["steps"]
+    look = next(s for s in steps if s.get("id") == "browser")
+    assert look["run"].startswith(
+        "python -m agui_perf.gate.report.browser .perf/report/report.html"
+    )
+    assert "--screenshots .perf/screenshots" in look["run"]
+    assert look["if"].startswith("always()")
+    assert look["continue-on-error"] is True  # a verdict is never failed by its pictures
+    upload = steps[steps.index(look) + 1]
+    assert _uses(upload, "actions/upload-artifact")
+    assert upload["with"]["name"] == "perf-screenshots"  # not in perf-report, which is validated
+    assert upload["with"]["path"] == ".perf/screenshots/"
+    assert upload["with"]["include-hidden-files"] is True
+
+
 # --- perf-comment.yml --------------------------------------------------------------------
 
 

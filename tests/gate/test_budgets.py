@@ -1,8 +1,21 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from agui_perf.gate.budgets import BUDGETS, MB, BudgetStatus, breaches, check_budgets
+from agui_perf.gate.budgets import (
+    BUDGETS,
+    MB,
+    SERVICE_KEY,
+    BudgetCheck,
+    Budgets,
+    BudgetStatus,
+    breaches,
+    check_budgets,
+    grouped,
+    margin_text,
+)
 from tests.gate.test_results import make_memory, make_results
 
 ALL = {
@@ -65,16 +78,125 @@ def test_compliance_matrix() -> None:
     ]
 
 
+SERVED = {SERVICE_KEY: "client cpu 0, server cpu 1"}
+
+
 def test_a_new_benchmark_is_covered_by_its_figure_alone() -> None:
     current = make_results(
         {"a": [1.0], "b": [1.0]},
-        extra_info={"a": {"events_per_s": 150}, "b": {"events_per_s": 99.5}},
+        extra_info={"a": {"latency_p95_ms": 150}, "b": {"latency_p95_ms": 300.5}},
     )
-    rows = check_budgets(current, {"throughput_events_per_s_min": 100.0})
+    rows = check_budgets(current, {"latency_p95_ms": 300.0})
     assert [(r.subject, r.status) for r in rows] == [
         ("a", BudgetStatus.PASS),
         ("b", BudgetStatus.FAIL),
     ]
+
+
+def test_throughput_is_held_against_service_benchmarks_only() -> None:
+    # An in-process encoder at 1.3 million events/s against "at least 100 events/s" could
+    # never fail; only the benchmarks that talk to a server are service figures.
+    current = make_results(
+        {"encode": [1.0], "stream": [1.0], "slow_stream": [1.0]},
+        extra_info={
+            "encode": {"events_per_s": 1_309_352},
+            "stream": {"events_per_s": 361_779.4, **SERVED},
+            "slow_stream": {"events_per_s": 80.0, **SERVED},
+        },
+    )
+    rows = check_budgets(current, {"throughput_events_per_s_min": 100.0})
+    assert [(r.subject, r.status) for r in rows] == [
+        ("slow_stream", BudgetStatus.FAIL),
+        ("stream", BudgetStatus.PASS),
+    ]
+    # Without any service benchmark the budget is not measured, not met by a micro-benchmark.
+    only_micro = make_results({"encode": [1.0]}, extra_info={"encode": {"events_per_s": 1e6}})
+    (row,) = check_budgets(only_micro, {"throughput_events_per_s_min": 100.0})
+    assert (row.subject, row.status) == (None, BudgetStatus.NOT_MEASURED)
+
+
+def test_named_benchmarks_replace_the_default_subjects() -> None:
+    current = make_results(
+        {"encode": [1.0], "stream": [1.0]},
+        extra_info={"encode": {"events_per_s": 50.0}, "stream": {"events_per_s": 1e5, **SERVED}},
+    )
+    budgets = Budgets(
+        {"throughput_events_per_s_min": 100.0},
+        {"throughput_events_per_s_min": ["encode", "typo_bench"]},
+    )
+    rows = check_budgets(current, budgets)
+    # Exactly the named ones, micro-benchmark or not; a name without the figure shows.
+    assert [(r.subject, r.status) for r in rows] == [
+        ("encode", BudgetStatus.FAIL),
+        ("typo_bench", BudgetStatus.NOT_MEASURED),
+    ]
+
+
+def test_budgets_read_as_a_mapping_of_targets() -> None:
+    budgets = Budgets({"workflow_s": 10.0, "latency_p95_ms": 300.0}, {"workflow_s": ["w"]})
+    assert dict(budgets) == {"latency_p95_ms": 300.0, "workflow_s": 10.0}
+    assert budgets["workflow_s"] == 10.0
+    assert budgets.benchmarks == {"workflow_s": ("w",)}
+    assert Budgets({"workflow_s": 10.0}) == {"workflow_s": 10.0}
+    assert budgets != {"latency_p95_ms": 300.0, "workflow_s": 10.0}  # the scope counts too
+    with pytest.raises(ValueError, match="benchmarks named for 'error_rate_max'"):
+        Budgets({"workflow_s": 10.0}, {"error_rate_max": ["x"]})
+
+
+def _check(kind: str, target: float, actual: float | None) -> BudgetCheck:
+    status = BudgetStatus.NOT_MEASURED
+    margin = None
+    if actual is not None:
+        margin = target - actual if kind == "max" else actual - target
+        status = BudgetStatus.PASS if margin >= 0 else BudgetStatus.FAIL
+    return BudgetCheck(
+        "b", "b", "s", "max" if kind == "max" else "min", "ms", target, actual, margin, status
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "actual", "factor"),
+    [
+        ("max", 300.0, 0.1875, 1600.0),  # far under a maximum
+        ("max", 300.0, 390.0, 1.3),  # over it
+        ("min", 100.0, 250.0, 2.5),  # above a minimum
+        ("min", 100.0, 80.0, 1.25),  # below it
+        ("max", 300.0, 300.0, 1.0),  # exactly on it
+        ("max", 0.05, 0.0, math.inf),  # an error rate of zero
+        ("max", 0.0, 0.01, math.inf),  # against a budget of zero
+    ],
+)
+def test_factor_is_how_many_times_inside_or_beyond(
+    kind: str, target: float, actual: float, factor: float
+) -> None:
+    assert _check(kind, target, actual).factor == pytest.approx(factor)
+
+
+def test_not_measured_has_no_factor() -> None:
+    assert _check("max", 300.0, None).factor is None
+
+
+def test_grouped_puts_the_worst_case_first() -> None:
+    current = make_results(
+        {"a": [1.0], "b": [1.0], "c": [1.0]},
+        extra_info={
+            "a": {"latency_p95_ms": 0.2, "latency_mean_ms": 0.1},
+            "b": {"latency_p95_ms": 2.0, "latency_mean_ms": 250.0},
+            "c": {"latency_p95_ms": 0.5},
+        },
+    )
+    groups = grouped(check_budgets(current, {**ALL, "peak_memory_mb": 500.0}))
+    order = [[(r.budget, r.subject) for r in rows] for rows in groups]
+    assert order[0] == [("latency_mean_ms", "b"), ("latency_mean_ms", "a")]  # the breach
+    # Then the budgets nothing measured, then the passes by their least headroom.
+    assert {rows[0][0] for rows in order[1:6]} == {
+        "concurrent_streams_min",
+        "error_rate_max",
+        "peak_memory_mb",
+        "throughput_events_per_s_min",
+        "workflow_s",
+    }
+    assert order[6] == [("latency_p95_ms", "b"), ("latency_p95_ms", "c"), ("latency_p95_ms", "a")]
 
 
 def test_a_string_figure_is_not_a_measurement() -> None:
@@ -91,3 +213,23 @@ def test_peak_memory_reported_as_extra_info_counts_too() -> None:
 
 def test_no_budgets_no_rows() -> None:
     assert check_budgets(make_results({"a": [1.0]}), {}) == ()
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "actual", "text"),
+    [
+        ("max", 300.0, 0.1875, "× 1,600 under budget"),
+        ("max", 300.0, 0.143, "× 2,100 under budget"),
+        ("max", 300.0, 390.0, "× 1.3 over budget"),
+        ("max", 300.0, 301.0, "× 1.003 over budget"),  # a narrow breach never reads "× 1"
+        ("min", 100.0, 250.0, "× 2.5 above the minimum"),
+        ("min", 100.0, 1_309_352.0, "× 13,000 above the minimum"),
+        ("min", 100.0, 80.0, "× 1.25 below the minimum"),
+        ("max", 300.0, 300.0, "exactly at the budget"),
+        ("max", 0.05, 0.0, "under budget (actual 0)"),
+        ("max", 0.0, 0.01, "over budget (target 0)"),
+        ("max", 300.0, None, "—"),
+    ],
+)
+def test_margin_is_a_factor(kind: str, target: float, actual: float | None, text: str) -> None:
+    assert margin_text("max" if kind == "max" else "min", target, actual) == text

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from agui_perf.gate.budgets import Budgets
 from agui_perf.gate.config import (
     DEFAULT_PROCESSES,
     Settings,
@@ -95,6 +96,14 @@ def test_default_processes_reach_significance_after_holm() -> None:
         ({"budgets": {"workflow_s": -1}}, "budgets.workflow_s is -1.0; a budget cannot be"),
         ({"budgets": {"workflow_s": "10s"}}, "budgets.workflow_s is '10s'; expected a number"),
         ({"budgets": 5}, r"tool.agui_perf.budgets is 5; expected a table"),
+        ({"budgets": {"workflow_s": {"benchmarks": ["w"]}}}, "budgets.workflow_s has no 'target'"),
+        ({"budgets": {"workflow_s": {"target": 1, "max": 2}}}, "has unknown key 'max'"),
+        ({"budgets": {"workflow_s": {"target": -1}}}, "workflow_s.target is -1.0; a budget"),
+        (
+            {"budgets": {"workflow_s": {"target": 1, "benchmarks": "w"}}},
+            "workflow_s.benchmarks is 'w'; expected a non-empty list of benchmark names",
+        ),
+        ({"budgets": {"workflow_s": {"target": 1, "benchmarks": []}}}, "benchmarks is \\[\\]"),
         ({"min_effect_overrides": {"x": "big"}}, "min_effect_overrides.x is 'big'"),
     ],
 )
@@ -102,6 +111,26 @@ def test_bad_values(table: dict[str, object], message: str) -> None:
     with pytest.raises(GateError, match=message) as err:
         settings_from_table(table)
     assert str(err.value).endswith("— fix [tool.agui_perf] in pyproject.toml")
+
+
+def test_a_budget_may_name_its_benchmarks(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+        [tool.agui_perf.budgets]
+        latency_p95_ms = 300
+        throughput_events_per_s_min = { target = 100, benchmarks = ["encode[ours]"] }
+        """,
+    )
+    settings = load_settings(path)
+    assert dict(settings.budgets) == {"latency_p95_ms": 300.0, "throughput_events_per_s_min": 100}
+    assert settings.budgets == Budgets(
+        {"latency_p95_ms": 300.0, "throughput_events_per_s_min": 100.0},
+        {"throughput_events_per_s_min": ["encode[ours]"]},
+    )
+    data = settings_to_json(settings)
+    assert data["budgets"] == {"latency_p95_ms": 300.0, "throughput_events_per_s_min": 100.0}
+    assert data["budget_benchmarks"] == {"throughput_events_per_s_min": ["encode[ours]"]}
 
 
 def test_missing_file(tmp_path: Path) -> None:

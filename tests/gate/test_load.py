@@ -10,6 +10,7 @@ import itertools
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from agui_perf.gate.load import (
     Outcome,
     RowStats,
     check_load,
+    latency_series,
     load_budgets,
     read_locust_stats,
     render_markdown,
@@ -295,13 +297,17 @@ def test_markdown_starts_with_the_one_line_verdict() -> None:
     assert first == f"**{verdict.headline}**"
     assert second == ""
     assert (
-        "| event latency, p95 (`latency_p95_ms`) | ≤ 300 ms | 350 ms | -50 ms (-17 %) | FAIL |"
-        in (text)
+        "| event latency, p95 (`latency_p95_ms`) | ≤ 300 ms | 350 ms | × 1.17 over budget "
+        "| FAIL |" in (text)
     )
     assert (
-        "| error rate (failed runs) (`error_rate_max`) | ≤ 5.00 % | 0.00 % | +5.00 % | pass |"
-        in (text)
+        "| error rate (failed runs) (`error_rate_max`) | ≤ 5.00 % | 0.00 % "
+        "| under budget (actual 0) | pass |" in (text)
     )
+    assert "| throughput (`throughput_events_per_s_min`) | ≥ 100 events/s | 2,500 events/s " in (
+        text
+    )
+    assert "| × 25 above the minimum | pass |" in text
     assert "| users | 100 |" in text
 
 
@@ -315,6 +321,32 @@ def test_verdict_files(tmp_path: Path) -> None:
     assert data["budgets"][0]["budget"] == "latency_p95_ms"
     assert data["stats"]["error_rate"] == 0.0
     assert data["context"] == {"users": 10}
+    assert "latency.svg" in markdown
+    assert (tmp_path / "latency.svg").read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_latency_chart_of_both_distributions(tmp_path: Path) -> None:
+    first = RowStats(200, 0, 45.0, 180.0, 900.0, 6.6, 40.0, 90.0, 150.0)
+    verdict = check_load(replace(_stats(p95=12.0), first_event=first), BUDGETS)
+    series = latency_series(verdict)
+    assert [(s.name, dict(s.limits)) for s in series] == [
+        ("event latency", {"p95": 300.0}),  # the budget holds the events only
+        ("time to first event", {}),
+    ]
+    assert series[0].values == {"mean": 3.0, "max": 40.0, "p50": 2.0, "p95": 12.0, "p99": 20.0}
+    write_verdict(verdict, tmp_path)
+    svg = (tmp_path / "latency.svg").read_text(encoding="utf-8")
+    assert "event latency — p95 × 25 under budget" in svg
+    assert "time to first event" in svg
+    assert "p95 budget ≤ 300 ms" in svg
+    assert 'id="chart-agui-perf-load-latency"' in svg
+
+
+def test_no_latency_measured_no_chart(tmp_path: Path) -> None:
+    verdict = check_load(_stats(events=False), BUDGETS)
+    assert latency_series(verdict) == []
+    write_verdict(verdict, tmp_path)
+    assert not (tmp_path / "latency.svg").exists()
 
 
 # --- SSE client -----------------------------------------------------------------------------

@@ -8,8 +8,8 @@
    distributed on this machine, one master and N workers (the master/worker flags for several
    machines are in the docstring of `tests/load/locustfile.py`); a hard timeout bounds it;
 4. stops every process it started, also on failure and Ctrl-C;
-5. writes Locust's HTML and CSV reports and the verdict (`verdict.md`, `verdict.json`) to
-   `.perf/load/` and prints the verdict.
+5. writes Locust's HTML and CSV reports, the verdict (`verdict.md`, `verdict.json`) and the
+   latency chart (`latency.svg`) to `.perf/load/` and prints the verdict.
 
 Exit code: 0 every budget met, 1 a budget breached, 2 unusable input or a usage error (one line
 on stderr). It does not import Locust (that runs in subprocesses), so `nox -s tests` can test the
@@ -341,7 +341,8 @@ def _clear(out: Path) -> None:
     for path in out.iterdir():
         if path.is_file() and (
             path.name.startswith(CSV_PREFIX)
-            or path.name in {"report.html", "server.log", "verdict.md", "verdict.json"}
+            or path.name
+            in {"report.html", "server.log", "verdict.md", "verdict.json", "latency.svg"}
         ):
             path.unlink()
 
@@ -370,7 +371,10 @@ def run_load(options: LoadOptions) -> int:
         context = _context(options)
     verdict = check_load(read_locust_stats(options.out_dir / CSV_PREFIX), budgets, context)
     print(write_verdict(verdict, options.out_dir), end="")
-    print(f"reports: {options.out_dir}/ (report.html, {CSV_PREFIX}_stats.csv, verdict.md)")
+    print(
+        f"reports: {options.out_dir}/ (report.html, {CSV_PREFIX}_stats.csv, verdict.md, "
+        "latency.svg)"
+    )
     return verdict.exit_code
 
 

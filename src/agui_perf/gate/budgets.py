@@ -6,32 +6,55 @@ reports `latency_p95_ms` is covered without touching this module. Peak memory is
 against every memray scenario's peak. A budget no benchmark reports is "not measured": not a
 failure, but visible in the matrix so that a silently dropped figure does not go unnoticed.
 
+A budget is a service target, so a figure marked `service_only` (throughput) is held only
+against the service benchmarks, those that talk to a server process over HTTP (`is_service`):
+a micro-benchmark that encodes a million events per second in-process meets "at least 100
+events/s" by four orders of magnitude, and such a row could never fail nor tell anything. A
+budget configured with `benchmarks = [...]` applies to exactly the benchmarks (or memory
+scenarios) it names instead, of any kind; a named one that does not report the figure is
+"not measured", so a misspelt name shows.
+
 Limits are inclusive: a maximum passes at exactly the target, a minimum at exactly the target.
+How far a check is from its limit is a factor (`BudgetCheck.factor`: "× 1,600 under budget",
+"× 1.3 over budget"), which reads the same for 0.1 ms against 300 ms as for 10^6 events/s
+against 100, where a percentage of the target does not.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Iterator
 
-    from agui_perf.gate.results import Results
+    from agui_perf.gate.results import BenchmarkResult, Results
 
 __all__ = [
     "BUDGETS",
     "MB",
+    "SERVICE_KEY",
     "BudgetCheck",
     "BudgetStatus",
+    "Budgets",
     "Figure",
     "breaches",
     "check_budgets",
+    "factor",
+    "factor_text",
+    "grouped",
+    "is_service",
+    "margin_text",
 ]
 
 # Decimal megabytes, as the key says and as gate/memory.py prints peaks.
 MB = 1_000_000
+#: Every benchmark that talks to a server process publishes where client and server ran
+#: (tests/benchmarks/_server_cpu.py); in-process micro-benchmarks have no server to place.
+SERVICE_KEY = "pinning"
 
 
 @dataclass(frozen=True)
@@ -44,6 +67,8 @@ class Figure:
     label: str
     # memray scenarios report peak bytes; this budget is in MB (10**6 bytes).
     from_memory_peak: bool = False
+    # Held only against service benchmarks (`is_service`) unless the budget names benchmarks.
+    service_only: bool = False
 
 
 BUDGETS: Mapping[str, Figure] = {
@@ -54,9 +79,100 @@ BUDGETS: Mapping[str, Figure] = {
     ),
     "workflow_s": Figure("workflow_s", "max", "s", "workflow duration"),
     "peak_memory_mb": Figure("peak_memory_mb", "max", "MB", "peak memory", from_memory_peak=True),
-    "throughput_events_per_s_min": Figure("events_per_s", "min", "events/s", "throughput"),
+    "throughput_events_per_s_min": Figure(
+        "events_per_s", "min", "events/s", "throughput", service_only=True
+    ),
     "error_rate_max": Figure("error_rate", "max", "", "error rate"),
 }
+
+
+class Budgets(Mapping[str, float]):
+    """`[tool.agui_perf.budgets]`, validated: the target of each budget, and for a budget
+    configured with `benchmarks = [...]` the names it is held against instead of its default
+    subjects.
+
+    It is a mapping of the targets, so that whatever needs only the numbers (the load test,
+    the settings in verdict.json) reads it as the plain dict of targets it always was.
+    """
+
+    def __init__(
+        self,
+        targets: Mapping[str, float] | None = None,
+        benchmarks: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self._targets = dict(sorted((targets or {}).items()))
+        self.benchmarks: Mapping[str, tuple[str, ...]] = {
+            name: tuple(names) for name, names in sorted((benchmarks or {}).items())
+        }
+        unknown = sorted(set(self.benchmarks) - set(self._targets))
+        if unknown:
+            raise ValueError(f"benchmarks named for {unknown[0]!r}, which has no target")
+
+    def __getitem__(self, key: str) -> float:
+        return self._targets[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        named = other.benchmarks if isinstance(other, Budgets) else {}
+        return self._targets == dict(other.items()) and self.benchmarks == named
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking mapping, like dict
+
+    def __repr__(self) -> str:
+        if not self.benchmarks:
+            return f"Budgets({self._targets!r})"
+        return f"Budgets({self._targets!r}, benchmarks={dict(self.benchmarks)!r})"
+
+
+def factor(target: float, actual: float) -> float:
+    """The larger of target and actual over the smaller, >= 1 (`BudgetCheck.factor`)."""
+    low, high = sorted((actual, target))
+    if high == low:
+        return 1.0
+    return math.inf if low <= 0 else high / low
+
+
+def factor_text(value: float) -> str:
+    """A factor for people: two significant figures from 10 up (1,617 -> "1,600"), where the
+    size is what matters; three below (1.04, 2.5), and more where three would round a narrow
+    breach to "1" (1.003)."""
+    if value >= 10:
+        digits = math.floor(math.log10(value)) - 1
+        return f"{round(value, -digits):,.0f}"
+    for significant in range(3, 7):
+        text = f"{value:.{significant}g}"
+        if value == 1.0 or float(text) != 1.0:
+            return text
+    return text
+
+
+def margin_text(kind: Literal["max", "min"], target: float, actual: float | None) -> str:
+    """How far `actual` is from the limit, as a factor: "× 1,600 under budget", "× 1.3 over
+    budget", "× 2.5 above the minimum"; "—" when not measured. Limits are inclusive."""
+    if actual is None:
+        return "—"
+    times = factor(target, actual)
+    if times == 1.0:
+        return "exactly at the budget"
+    if kind == "max":
+        word = "under budget" if actual <= target else "over budget"
+    else:
+        word = "above the minimum" if actual >= target else "below the minimum"
+    if math.isinf(times):
+        return f"{word} ({'actual' if actual <= 0 else 'target'} 0)"
+    return f"× {factor_text(times)} {word}"
+
+
+def is_service(bench: BenchmarkResult) -> bool:
+    """A benchmark of the service: it timed a client talking to a server process."""
+    return SERVICE_KEY in bench.extra_info
 
 
 class BudgetStatus(enum.StrEnum):
@@ -86,6 +202,27 @@ class BudgetCheck:
             return None
         return self.margin / self.target
 
+    @property
+    def factor(self) -> float | None:
+        """How many times the actual is inside (pass) or beyond (fail) its target, >= 1.
+
+        A maximum of 300 ms met at 0.2 ms is 1,500; missed at 390 ms, 1.3. A minimum of 100/s
+        met at 250/s is 2.5. Infinite against a zero (an error rate of 0, a target of 0); 1.0
+        exactly on the target; None when not measured.
+        """
+        return None if self.actual is None else factor(self.target, self.actual)
+
+    @property
+    def severity(self) -> tuple[int, float]:
+        """Sort key, worst first: breaches (furthest over first), not measured, then passes
+        (least headroom first)."""
+        factor = self.factor
+        if self.status is BudgetStatus.FAIL and factor is not None:
+            return (0, -factor)
+        if factor is None:
+            return (1, 0.0)
+        return (2, factor)
+
 
 def _row(budget: str, figure: Figure, target: float, subject: str, actual: float) -> BudgetCheck:
     margin = target - actual if figure.kind == "max" else actual - target
@@ -102,40 +239,74 @@ def _row(budget: str, figure: Figure, target: float, subject: str, actual: float
     )
 
 
+def _not_measured(
+    budget: str, figure: Figure, target: float, subject: str | None = None
+) -> BudgetCheck:
+    return BudgetCheck(
+        budget=budget,
+        label=figure.label,
+        subject=subject,
+        kind=figure.kind,
+        unit=figure.unit,
+        target=target,
+        actual=None,
+        margin=None,
+        status=BudgetStatus.NOT_MEASURED,
+    )
+
+
+def _figures(current: Results, figure: Figure) -> dict[str, tuple[float | None, bool]]:
+    """(value or None, is a service benchmark) per benchmark and memory scenario."""
+    found: dict[str, tuple[float | None, bool]] = {}
+    for name, bench in sorted(current.benchmarks.items()):
+        value = bench.extra_info.get(figure.extra_info_key)
+        # A string would be a mislabelled figure; it is not a measurement of this budget.
+        number = float(value) if isinstance(value, int | float) else None
+        found[name] = (number, is_service(bench))
+    if figure.from_memory_peak:
+        for name, mem in sorted(current.memory.items()):
+            found[name] = (mem.peak_bytes / MB, True)
+    return found
+
+
 def check_budgets(current: Results, budgets: Mapping[str, float]) -> tuple[BudgetCheck, ...]:
     """The compliance matrix, ordered by budget then subject.
 
-    `budgets` are the validated settings (`Settings.budgets`); keys unknown to `BUDGETS` were
+    `budgets` are the validated settings (`Settings.budgets`, a `Budgets`; a plain mapping of
+    targets holds every budget to its default subjects); keys unknown to `BUDGETS` were
     rejected when the settings were read.
     """
+    named = budgets.benchmarks if isinstance(budgets, Budgets) else {}
     rows: list[BudgetCheck] = []
     for budget, target in sorted(budgets.items()):
         figure = BUDGETS[budget]
+        figures = _figures(current, figure)
         found: list[BudgetCheck] = []
-        for name, bench in sorted(current.benchmarks.items()):
-            value = bench.extra_info.get(figure.extra_info_key)
-            # A string would be a mislabelled figure; it is not a measurement of this budget.
-            if isinstance(value, int | float):
-                found.append(_row(budget, figure, float(target), name, float(value)))
-        if figure.from_memory_peak:
-            for name, mem in sorted(current.memory.items()):
-                found.append(_row(budget, figure, float(target), name, mem.peak_bytes / MB))
-        if not found:
-            found.append(
-                BudgetCheck(
-                    budget=budget,
-                    label=figure.label,
-                    subject=None,
-                    kind=figure.kind,
-                    unit=figure.unit,
-                    target=float(target),
-                    actual=None,
-                    margin=None,
-                    status=BudgetStatus.NOT_MEASURED,
+        if budget in named:
+            for name in sorted(set(named[budget])):
+                value = figures.get(name, (None, False))[0]
+                found.append(
+                    _not_measured(budget, figure, float(target), name)
+                    if value is None
+                    else _row(budget, figure, float(target), name, value)
                 )
-            )
-        rows.extend(found)
+        else:
+            for name, (value, service) in figures.items():
+                if value is not None and (service or not figure.service_only):
+                    found.append(_row(budget, figure, float(target), name, value))
+        rows.extend(found or [_not_measured(budget, figure, float(target))])
     return tuple(rows)
+
+
+def grouped(checks: Iterable[BudgetCheck]) -> list[list[BudgetCheck]]:
+    """The checks by budget, worst first within each, the budget with the worst case first."""
+    groups: dict[str, list[BudgetCheck]] = {}
+    for check in checks:
+        groups.setdefault(check.budget, []).append(check)
+    ordered = [
+        sorted(rows, key=lambda c: (c.severity, c.subject or "")) for rows in groups.values()
+    ]
+    return sorted(ordered, key=lambda rows: (rows[0].severity, rows[0].budget))
 
 
 def breaches(checks: tuple[BudgetCheck, ...]) -> tuple[BudgetCheck, ...]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.budgets import BUDGETS
+from agui_perf.gate.budgets import BUDGETS, Budgets
 from agui_perf.gate.errors import GateError
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ class Settings:
     memory_tolerance: float = 0.02  # relative growth of peak bytes / allocations allowed
     processes: int = DEFAULT_PROCESSES  # fresh processes per side
     min_effect_overrides: Mapping[str, float] = field(default_factory=dict)
-    budgets: Mapping[str, float] = field(default_factory=dict)
+    # A `Budgets`: the targets, and the benchmarks a budget is limited to where it names them.
+    budgets: Mapping[str, float] = field(default_factory=Budgets)
 
     def min_effect_for(self, benchmark: str) -> float:
         return self.min_effect_overrides.get(benchmark, self.min_effect)
@@ -79,6 +80,59 @@ def _table(obj: object, where: str) -> Mapping[str, object]:
     if not isinstance(obj, dict):
         raise GateError(f"{where} is {obj!r}; expected a table — {SETTINGS_HINT}")
     return obj
+
+
+_BUDGET_TABLE_KEYS = ("benchmarks", "target")
+
+
+def _budget(raw: Mapping[str, object], name: str, where: str) -> tuple[float, list[str] | None]:
+    """One budget: a number (its target), or `{target = N, benchmarks = ["name", ...]}`."""
+    value: object = raw[name]
+    names: list[str] | None = None
+    if isinstance(value, dict):
+        where = f"{where}.{name}"
+        unknown = sorted(set(value) - set(_BUDGET_TABLE_KEYS))
+        if unknown or "target" not in value:
+            problem = f"has unknown key {unknown[0]!r}" if unknown else "has no 'target'"
+            raise GateError(
+                f"{where} {problem}; a budget is a number or a table with 'target' and "
+                f"optionally 'benchmarks' (a list of benchmark names) — {SETTINGS_HINT}"
+            )
+        if "benchmarks" in value:
+            listed = value["benchmarks"]
+            if (
+                not isinstance(listed, list)
+                or not listed
+                or not all(isinstance(n, str) and n.strip() for n in listed)
+            ):
+                raise GateError(
+                    f"{where}.benchmarks is {listed!r}; expected a non-empty list of benchmark "
+                    f"names (as the report prints them) — {SETTINGS_HINT}"
+                )
+            names = list(listed)
+        target = _number(value, "target", where)
+        shown = f"{where}.target"
+    else:
+        target = _number(raw, name, where)
+        shown = f"{where}.{name}"
+    if target < 0:
+        raise GateError(f"{shown} is {target!r}; a budget cannot be negative — {SETTINGS_HINT}")
+    return target, names
+
+
+def _budgets(raw: Mapping[str, object], prefix: str) -> Budgets:
+    targets: dict[str, float] = {}
+    benchmarks: dict[str, list[str]] = {}
+    for name in sorted(raw):
+        if name not in BUDGETS:
+            raise GateError(
+                f"{prefix}.budgets has unknown budget {name!r}; known budgets: "
+                f"{', '.join(sorted(BUDGETS))} — {SETTINGS_HINT}"
+            )
+        targets[name], names = _budget(raw, name, f"{prefix}.budgets")
+        if names is not None:
+            benchmarks[name] = names
+    return Budgets(targets, benchmarks)
 
 
 def settings_from_table(
@@ -118,21 +172,7 @@ def settings_from_table(
         overrides[name] = _fraction(
             raw_overrides, name, f"{prefix}.min_effect_overrides", low=0.0, high=10.0
         )
-    budgets: dict[str, float] = {}
-    raw_budgets = _table(table.get("budgets", {}), f"{prefix}.budgets")
-    for name in sorted(raw_budgets):
-        if name not in BUDGETS:
-            raise GateError(
-                f"{prefix}.budgets has unknown budget {name!r}; known budgets: "
-                f"{', '.join(sorted(BUDGETS))} — {SETTINGS_HINT}"
-            )
-        value = _number(raw_budgets, name, f"{prefix}.budgets")
-        if value < 0:
-            raise GateError(
-                f"{prefix}.budgets.{name} is {value!r}; a budget cannot be negative "
-                f"— {SETTINGS_HINT}"
-            )
-        budgets[name] = value
+    budgets = _budgets(_table(table.get("budgets", {}), f"{prefix}.budgets"), prefix)
     return Settings(
         alpha=alpha,
         min_effect=min_effect,
@@ -159,6 +199,11 @@ def load_settings(pyproject: str | os.PathLike[str] = "pyproject.toml") -> Setti
     return settings_from_table(_table(tool.get("agui_perf", {}), "[tool.agui_perf]"))
 
 
+def _named(settings: Settings) -> Mapping[str, tuple[str, ...]]:
+    budgets = settings.budgets
+    return budgets.benchmarks if isinstance(budgets, Budgets) else {}
+
+
 def settings_to_json(settings: Settings) -> dict[str, object]:
     return {
         "alpha": settings.alpha,
@@ -167,4 +212,6 @@ def settings_to_json(settings: Settings) -> dict[str, object]:
         "processes": settings.processes,
         "min_effect_overrides": dict(sorted(settings.min_effect_overrides.items())),
         "budgets": dict(sorted(settings.budgets.items())),
+        # Only the budgets configured with `benchmarks = [...]`: {budget: [name, ...]}.
+        "budget_benchmarks": {name: list(names) for name, names in _named(settings).items()},
     }

@@ -11,6 +11,10 @@ with `gate.config`. The figures come from the request events the locustfile fire
   failure ratio is the error rate;
 - `SSE time_to_first_event`: reported, not budgeted.
 
+`write_verdict` also draws `latency.svg`: both distributions (mean, p50, p95, p99, max) on a
+log axis, the p95 budget ticked on the event latency (the gate report's latency chart,
+`agui_perf.gate.report.latency`). Margins are factors, as in the gate's budget table.
+
 Exit code of a verdict: 0 every budget met, 1 a budget breached; unusable input is a
 `GateError` (exit 2, one line).
 """
@@ -26,8 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from agui_perf.gate._io import atomic_write_text, dump_json
+from agui_perf.gate.budgets import margin_text
 from agui_perf.gate.config import load_settings
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.report.latency import LatencySeries, latency_chart
 
 if TYPE_CHECKING:
     import os
@@ -42,6 +48,7 @@ __all__ = [
     "Outcome",
     "RowStats",
     "check_load",
+    "latency_series",
     "load_budgets",
     "read_locust_stats",
     "render_markdown",
@@ -357,13 +364,7 @@ def _sentence(row: BudgetRow) -> str:
 
 
 def _margin(row: BudgetRow) -> str:
-    margin = row.margin
-    if margin is None:
-        return "—"
-    text = _fmt(abs(margin), row.unit)
-    # The error rate is already a fraction; a percentage of a percentage would confuse.
-    relative = f" ({margin / row.target * 100:+.0f} %)" if row.target and row.unit else ""
-    return f"{'+' if margin >= 0 else '-'}{text}{relative}"
+    return margin_text(row.kind, row.target, row.actual)
 
 
 def _percentiles(row: RowStats | None) -> str:
@@ -410,9 +411,28 @@ def render_markdown(verdict: LoadVerdict) -> str:
     lines += [
         "",
         "Latency is the receive time minus the event's `timestamp` (one clock, whole ms); "
-        "percentiles are Locust's, merged over all workers.",
+        "percentiles are Locust's, merged over all workers. `latency.svg` draws both "
+        "distributions against the p95 budget on a log axis.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def latency_series(verdict: LoadVerdict) -> list[LatencySeries]:
+    """The chart's rows: event latency (held to the p95 budget) and time to first event."""
+    budget = next(row.target for row in verdict.rows if row.budget == "latency_p95_ms")
+    series = []
+    for name, stats, limits in (
+        ("event latency", verdict.stats.events, {"p95": budget}),
+        ("time to first event", verdict.stats.first_event, {}),
+    ):
+        if stats is None:
+            continue
+        # Locust writes N/A for a percentile it has no samples for: that dot is left out.
+        percentiles = (("p50", stats.p50_ms), ("p95", stats.p95_ms), ("p99", stats.p99_ms))
+        values = {"mean": stats.mean_ms, "max": stats.max_ms}
+        values |= {label: value for label, value in percentiles if value is not None}
+        series.append(LatencySeries(name, values, limits))
+    return series
 
 
 def verdict_to_json(verdict: LoadVerdict) -> dict[str, object]:
@@ -433,9 +453,17 @@ def verdict_to_json(verdict: LoadVerdict) -> dict[str, object]:
 
 
 def write_verdict(verdict: LoadVerdict, out_dir: str | os.PathLike[str]) -> str:
-    """Write `verdict.md` and `verdict.json` into `out_dir`; return the Markdown."""
+    """Write `verdict.md`, `verdict.json` and `latency.svg` (when an event or a first event
+    was measured) into `out_dir`; return the Markdown."""
     out = Path(out_dir)
     markdown = render_markdown(verdict)
+    chart = latency_chart(
+        latency_series(verdict),
+        chart_id="agui-perf-load-latency",
+        title="Load test latency against its budget (log scale)",
+    )
+    if chart is not None:
+        atomic_write_text(out / "latency.svg", chart)
     atomic_write_text(out / "verdict.md", markdown)
     atomic_write_text(out / "verdict.json", dump_json(verdict_to_json(verdict)))
     return markdown

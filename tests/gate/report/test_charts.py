@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 import sys
 from xml.etree import ElementTree as ET
@@ -19,6 +20,7 @@ from agui_perf.gate.report.charts import (
     memory_charts,
     render_charts,
 )
+from agui_perf.gate.report.latency import format_ms
 from agui_perf.gate.verdict import error_verdict
 from tests.gate.report.test_markdown import EVIL, passing_verdict, sample_results, sample_verdict
 
@@ -150,15 +152,75 @@ def test_latency_from_budgets_is_the_fallback() -> None:
     assert charts[-1].filename == "latency.svg"
 
 
-def test_latency_chart_draws_budget_lines() -> None:
+def test_latency_chart_ticks_each_budget_on_the_rows_it_holds() -> None:
     verdict = sample_verdict()
-    chart = latency_chart(latency_from_results(sample_results()[1]), verdict.budgets)
+    series = [*latency_from_results(sample_results()[1]), LatencySeries("free", {"p95": 5.0})]
+    chart = latency_chart(series, verdict.budgets)
     assert chart is not None
     texts = _texts(chart.svg)
-    assert {"mean", "p50", "p95", "p99", "stream_paced", "budget (max)"} <= set(texts)
-    assert "budget p95 ≤ 300 ms" in texts
-    assert "budget mean ≤ 200 ms" in texts
+    assert {"mean", "p50", "p95", "p99", "max", "p50 to max"} <= set(texts)
+    assert {"p95 budget ≤ 300 ms", "mean budget ≤ 200 ms"} <= set(texts)
     assert "stream_paced p99: 410 ms" in texts
+    # Each row names its tightest budget as a factor; a row no budget holds, only its name.
+    assert "stream_paced — p95 × 1.07 over budget" in texts
+    assert f"{EVIL} — p95 × 9.68 under budget" in texts
+    assert "free" in texts
+    # One dashed tick per (row, budget) checked: two rows, two budgets; none for "free".
+    ticks = [
+        path
+        for group in _parse(chart.svg).iter(f"{SVG}g")
+        if (group.get("class") or "").startswith("series serie-6")
+        or (group.get("class") or "").startswith("series serie-7")
+        for path in group.iter(f"{SVG}path")
+    ]
+    assert len(ticks) == 4
+
+
+def _dot_x(svg: str) -> dict[str, float]:
+    """The x position of each dot, by its tooltip."""
+    found = {}
+    for group in _parse(svg).iter(f"{SVG}g"):
+        title, circle = group.find(f"{SVG}title"), group.find(f"{SVG}circle")
+        if title is not None and circle is not None and title.text:
+            found[title.text] = float(circle.get("cx") or "nan")
+    return found
+
+
+def test_latency_axis_is_logarithmic() -> None:
+    # The issue's case: sub-millisecond latencies beside budgets of hundreds of milliseconds.
+    values = {"p50": 0.1, "p95": 1.0, "p99": 10.0, "max": 300.0}
+    chart = latency_chart([LatencySeries("paced", values, {"p95": 300.0})])
+    assert chart is not None
+    x = _dot_x(chart.svg)
+    shown = ("100 µs", "1 ms", "10 ms", "300 ms")
+    p50, p95, p99, top = (x[f"paced {k}: {v}"] for k, v in zip(values, shown, strict=True))
+    # Every decade is as wide as the next, and 0.1 ms stands well apart from 1 ms.
+    assert p95 - p50 == pytest.approx(p99 - p95, abs=0.5)
+    assert p95 - p50 > 100
+    assert top - p99 == pytest.approx((p99 - p95) * math.log10(30), abs=0.5)
+    assert "paced — p95 × 300 under budget" in _texts(chart.svg)
+    # Decades labelled in time units, guides at 2x and 5x unlabelled.
+    axis = next(
+        g for g in _parse(chart.svg).iter(f"{SVG}g") if (g.get("class") or "").startswith("axis x")
+    )
+    labels = [t.text or "" for t in axis.iter(f"{SVG}text")]
+    assert [t for t in labels if t] == ["100 µs", "1 ms", "10 ms", "100 ms", "1 s"]
+    assert labels.count("") == 8
+
+
+def test_latency_of_zero_sits_at_the_axis_end() -> None:
+    chart = latency_chart([LatencySeries("load", {"p50": 0.0, "p95": 12.0})])
+    assert chart is not None
+    x = _dot_x(chart.svg)
+    assert x["load p50: 0 ms (drawn at the axis's left end)"] < x["load p95: 12 ms"]
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(0.0853, "85.3 µs"), (0.63, "630 µs"), (1.0, "1 ms"), (12.5, "12.5 ms"), (1200, "1.2 s")],
+)
+def test_format_ms(ms: float, text: str) -> None:
+    assert format_ms(ms) == text
 
 
 @pytest.mark.parametrize("count", [1, 30])
@@ -176,3 +238,30 @@ def test_rendering_leaves_no_pygal_import_hook() -> None:
     # pygal's legacy finder would turn every later failed import into an ImportWarning.
     _all_charts()
     assert not [f for f in sys.meta_path if type(f).__module__.startswith("pygal")]
+
+
+def test_every_legend_line_fits_inside_its_chart() -> None:
+    # pygal reserves entries // columns legend lines: the change chart's 4 entries in 3 columns
+    # drew the second line below the chart's edge until svg.render made room for it.
+    for chart in _all_charts():
+        root = _parse(chart.svg)
+        height = float((root.get("viewBox") or "").split()[3])
+        legends = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "legends")
+        match = re.fullmatch(r"translate\(([\d.]+), ([\d.]+)\)", legends.get("transform") or "")
+        assert match, chart.filename
+        bottom = max(
+            float(r.get("y") or 0) + float(r.get("height") or 0) for r in legends.iter(f"{SVG}rect")
+        )
+        assert float(match.group(2)) + bottom <= height, chart.filename
+
+
+def test_memory_axis_labels_are_short() -> None:
+    (peak, _) = memory_charts(sample_verdict().memory)
+    axis = [
+        t.text or ""
+        for g in _parse(peak.svg).iter(f"{SVG}g")
+        if (g.get("class") or "").startswith("axis x")
+        for t in g.iter(f"{SVG}text")
+    ]
+    # "1.00 MiB2.00 MiB…" ran into each other in the report: no padding zeros, five at most.
+    assert axis == ["0", "8 MiB", "16 MiB", "24 MiB"]

@@ -124,4 +124,18 @@ def test_without_charts_the_page_still_has_every_table() -> None:
     page = render_html(sample_verdict())
     assert "<svg" not in page
     assert '<section id="latency">' not in page
-    assert page.count("<table>") == 4  # timing, memory, sites, budgets
+    assert page.count("<table>") == 5  # timing, memory, sites, budgets and the folded checks
+
+
+def test_budget_section_shows_the_worst_case_and_folds_the_rest() -> None:
+    page = _page()
+    section = page[page.index('<section id="budgets">') :]
+    section = section[: section.index("</section>")]
+    shown, folded = section.split("<details>")
+    assert shown.index("× 1.07 over budget") < shown.index("not measured")
+    assert '<td class="name">stream_paced (worst of 2)</td>' in shown
+    assert "<td>event latency, p95 (latency_p95_ms)</td>" in shown  # prose, not a name
+    assert '<td class="num">× 1.07 over budget</td>' in shown
+    assert "<summary>2 more passing checks, each within its budget</summary>" in folded
+    assert "× 9.68 under budget" in folded
+    assert " %" not in section

@@ -210,18 +210,43 @@ def test_memory_table_and_grown_sites() -> None:
     ) in text
 
 
-def test_budget_matrix() -> None:
+def test_budget_matrix_groups_by_budget_worst_first_the_rest_folded() -> None:
     text = render_markdown(sample_verdict())
-    assert "| Budget | Measured on | Target | Actual | Margin | Status |" in text
-    assert (
-        "| event latency, p95 (latency\\_p95\\_ms) | stream\\_paced | ≤ 300 ms | 320 ms "
-        "| -20 ms (-7 %) | 🔴 fail |"
-    ) in text
-    assert "| ≤ 200 ms | 180 ms | +20 ms (+10 %) | ✅ pass |" in text
-    assert (
-        "| error rate (error\\_rate\\_max) | not measured | ≤ 0.05 | — | — | 🟡 not measured |"
-        in (text)
+    section = text[text.index("### Budgets") : text.index("### Accepted state")]
+    shown, folded = section.split("<details>")
+    rows = [line for line in shown.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| Budget | Measured on | Target | Actual | Margin | Status |",
+        # The breach first, then what nothing measured, then the least headroom.
+        "| event latency, p95 (latency\\_p95\\_ms) | stream\\_paced (worst of 2) | ≤ 300 ms "
+        "| 320 ms | × 1.07 over budget | 🔴 fail |",
+        "| error rate (error\\_rate\\_max) | not measured | ≤ 0.05 | — | — | 🟡 not measured |",
+        "| event latency, mean (latency\\_mean\\_ms) | stream\\_paced (worst of 2) | ≤ 200 ms "
+        "| 180 ms | × 1.11 under budget | ✅ pass |",
+    ]
+    assert "<summary>2 more passing checks, each within its budget</summary>" in folded
+    assert "| 31 ms | × 9.68 under budget | ✅ pass |" in folded
+    assert "| 12.5 ms | × 16 under budget | ✅ pass |" in folded
+    assert " %" not in section  # margins are factors, never a percentage of the target
+
+
+def test_every_breach_of_a_budget_stays_unfolded() -> None:
+    base, current = sample_results()
+    current = replace(
+        current,
+        benchmarks={
+            name: replace(bench, extra_info={**bench.extra_info, "latency_p95_ms": 301.0})
+            if name == EVIL
+            else bench
+            for name, bench in current.benchmarks.items()
+        },
     )
+    checks = check_budgets(current, {"latency_p95_ms": 300.0})
+    verdict = decide(compare(base, current, SETTINGS, accepted_found=True), checks, FOUND, SETTINGS)
+    section = render_markdown(verdict).split("### Budgets")[1].split("###")[0]
+    assert "<details>" not in section  # nothing passed, nothing to fold
+    assert section.count("🔴 fail") == 2
+    assert section.index("× 1.07 over budget") < section.index("× 1.003 over budget")
 
 
 def test_accepted_state_found_and_how_to_accept() -> None:

@@ -1,30 +1,22 @@
-"""The report's charts as self-contained, deterministic SVG (pygal).
+"""The report's charts as self-contained, deterministic SVG (pygal, set up by `svg`).
 
 - `change_chart`: relative change per benchmark (the Hodges-Lehmann estimate) with the bounds
   the decision used, the threshold band (±min_effect, per benchmark) and one colour per state.
 - `memory_charts`: peak bytes and allocation count per memray scenario, baseline beside current.
-- `latency_chart`: latency mean/p50/p95/p99 per benchmark against the budget lines.
-
-pygal's defaults would make the report neither self-contained nor reproducible, so every chart:
-- sets `js=[]`: the default loads pygal-tooltips.min.js from kozea.github.io; the inline config
-  script pygal still writes is removed too (a report runs no script). Each value carries a
-  `tooltip` (an SVG `<title>`), which browsers show natively without any script;
-- uses a fixed chart id instead of pygal's random `uuid4()` (the id prefixes the chart's CSS so
-  that several charts inlined in one HTML page keep their own colours);
-- drops pygal's comments, which hold today's date and links to pygal.org;
-- uses system font stacks only (no Google Fonts stylesheet).
-Chart text is XML-escaped by the serializer, so names from data cannot inject markup.
+- `latency_chart`: each benchmark's latency distribution (mean, p50, p95, p99, max) against
+  the budgets that hold it, on a log axis (`latency`).
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agui_perf.gate.budgets import BUDGETS
 from agui_perf.gate.compare import State
+from agui_perf.gate.report import latency
+from agui_perf.gate.report.latency import LATENCY_FIGURES, LatencySeries
 from agui_perf.gate.report.markdown import (
     format_bytes,
     format_change,
@@ -32,6 +24,10 @@ from agui_perf.gate.report.markdown import (
     format_interval,
     format_relative,
 )
+from agui_perf.gate.report.svg import config as _config
+from agui_perf.gate.report.svg import point as _point
+from agui_perf.gate.report.svg import pygal_module as _pygal
+from agui_perf.gate.report.svg import render as _render
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,7 +51,6 @@ __all__ = [
     "render_charts",
 ]
 
-FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 STATE_COLOURS: Mapping[State, str] = {
     State.REGRESSION: "#cf222e",
     State.IMPROVEMENT: "#1a7f37",
@@ -69,19 +64,8 @@ STATE_COLOURS: Mapping[State, str] = {
 THRESHOLD_COLOUR = "#8250df"
 BASELINE_COLOUR = "#8c959f"
 CURRENT_COLOUR = "#0969da"
-BUDGET_COLOUR = "#cf222e"
-SERIES_COLOURS = ("#0969da", "#bf3989", "#1a7f37", "#bc4c00", "#8250df", "#1b7c83", "#6e7781")
-# (label, extra_info key) in the order drawn: the keys tests/benchmarks/_sse.py's
-# latency_summary writes (its median is the p50).
-LATENCY_FIGURES: tuple[tuple[str, str], ...] = (
-    ("mean", "latency_mean_ms"),
-    ("p50", "latency_median_ms"),
-    ("p95", "latency_p95_ms"),
-    ("p99", "latency_p99_ms"),
-)
 # Every file name a chart can have, in report order (write.py removes those a run has no data for).
 CHART_FILES = ("change.svg", "memory-peak.svg", "memory-allocations.svg", "latency.svg")
-_SVG_NS = "http://www.w3.org/2000/svg"
 MIB = 1024 * 1024  # the memory charts use binary units, like the tables
 
 
@@ -92,99 +76,6 @@ class Chart:
     filename: str
     title: str
     svg: str
-
-
-@dataclass(frozen=True)
-class LatencySeries:
-    """One benchmark's latency figures in milliseconds, keyed by `LATENCY_FIGURES` label."""
-
-    name: str
-    values: Mapping[str, float]
-
-
-def _pygal() -> Any:
-    """Import pygal, and undo the one global side effect of importing it.
-
-    pygal appends a legacy finder to sys.meta_path (for its map plugins, unused here) that has
-    find_module but no find_spec: from then on every failed import in the process emits an
-    ImportWarning, an error under `-W error` wherever a library probes for an optional module
-    (numpy does on import). Imported lazily, so that importing this module changes nothing.
-    """
-    import pygal
-
-    sys.meta_path[:] = [
-        finder for finder in sys.meta_path if type(finder).__module__.split(".")[0] != "pygal"
-    ]
-    return pygal
-
-
-def _style(colours: Sequence[str]) -> Any:
-    return _pygal().style.Style(
-        background="white",
-        plot_background="white",
-        foreground="#1f2328",
-        foreground_strong="#1f2328",
-        foreground_subtle="#d0d7de",
-        opacity="0.9",
-        opacity_hover="1",
-        transition="0ms",
-        colors=tuple(colours),
-        font_family=FONT,
-        label_font_size=13,
-        major_label_font_size=13,
-        value_font_size=12,
-        tooltip_font_size=12,
-        title_font_size=16,
-        legend_font_size=13,
-        # Light, solid guides: dashed lines are the thresholds and budgets.
-        guide_stroke_color="#eaeef2",
-        major_guide_stroke_color="#d0d7de",
-        guide_stroke_dasharray="0",
-        major_guide_stroke_dasharray="0",
-    )
-
-
-def _clean(root: Any) -> Any:
-    """pygal xml filter: drop comments (date, URLs) and every <script> (nothing runs)."""
-    for parent in list(root.iter()):
-        for child in list(parent):
-            # Comments and processing instructions have a factory function as their tag, in
-            # xml.etree and in lxml alike (pygal uses lxml when it is installed).
-            if not isinstance(child.tag, str) or child.tag in ("script", f"{{{_SVG_NS}}}script"):
-                parent.remove(child)
-    return root
-
-
-def _config(chart_id: str, title: str, colours: Sequence[str], **options: Any) -> dict[str, Any]:
-    return {
-        "title": title,
-        "style": _style(colours),
-        "js": [],
-        "disable_xml_declaration": True,  # the SVG is inlined in report.html as-is
-        "truncate_label": -1,  # a cut benchmark name is a different benchmark
-        "truncate_legend": -1,
-        "legend_at_bottom": True,
-        "margin": 16,
-        "_id": chart_id,
-        **options,
-    }
-
-
-def _render(kind: Callable[..., Any], config: dict[str, Any], add: Callable[[Any], None]) -> str:
-    chart_id = config.pop("_id")
-    chart = kind(**config)
-    # pygal draws a random uuid4 per chart; a fixed id makes the output reproducible.
-    chart.uuid = chart_id
-    chart.add_xml_filter(_clean)
-    add(chart)
-    svg = chart.render(is_unicode=True)
-    if not isinstance(svg, str):  # pragma: no cover - is_unicode/disable_xml_declaration
-        svg = svg.decode("utf-8")
-    return str(svg)
-
-
-def _point(x: float, y: float, tooltip: str, radius: float) -> dict[str, Any]:
-    return {"value": (x, y), "tooltip": tooltip, "node": {"r": radius}}
 
 
 def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
@@ -251,7 +142,9 @@ def change_chart(benchmarks: Sequence[BenchmarkComparison]) -> Chart | None:
         y_labels=labels,
         range=(-0.6, count - 0.4),
         show_y_guides=False,
-        legend_at_bottom_columns=len(colours),
+        # The legend spans only the plot, right of the names: four entries a line cut
+        # "threshold (±min effect)" off at the chart's edge.
+        legend_at_bottom_columns=min(len(colours), 3),
         x_value_formatter=lambda x: f"{x:+.0f} %" if round(x) else "0 %",
         x_title="change (current vs baseline); right = slower",
         allow_interruptions=True,
@@ -269,6 +162,11 @@ def _compact_count(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _compact_mib(value: float) -> str:
+    """Axis labels: "2 MiB" rather than "2.00 MiB", which ran into each other at this width."""
+    return f"{value:.3g} MiB" if value else "0"
+
+
 def memory_charts(memory: Sequence[MemoryComparison]) -> list[Chart]:
     """Peak memory and allocation count per scenario, baseline beside current."""
     if not memory:
@@ -283,7 +181,7 @@ def memory_charts(memory: Sequence[MemoryComparison]) -> list[Chart]:
             "memory-peak.svg",
             "Peak memory per scenario (MiB)",
             lambda r: r.peak_bytes / MIB,
-            lambda v: format_bytes(v * MIB),
+            _compact_mib,
             lambda v: format_bytes(v * MIB),
         ),
         (
@@ -323,7 +221,8 @@ def memory_charts(memory: Sequence[MemoryComparison]) -> list[Chart]:
             x_labels=names,
             value_formatter=fmt,
             legend_at_bottom_columns=2,
-            max_scale=6,
+            # At most five ticks: six labels of "1.00 MiB" filled the narrow axis edge to edge.
+            max_scale=5,
             title_font_size=15,
         )
         charts.append(Chart(filename, title, _render(_pygal().HorizontalBar, config, add)))
@@ -361,64 +260,9 @@ def latency_from_budgets(budgets: Iterable[BudgetCheck]) -> list[LatencySeries]:
 def latency_chart(
     series: Sequence[LatencySeries], budgets: Iterable[BudgetCheck] = ()
 ) -> Chart | None:
-    """Latency mean/p50/p95/p99 in ms per benchmark (dots), the budgets as dashed red lines."""
-    if not series:
-        return None
-    labels = [label for label, _ in LATENCY_FIGURES]
-    keyed = {key: label for label, key in LATENCY_FIGURES}
-    limits: dict[str, float] = {}
-    for check in budgets:
-        figure = BUDGETS.get(check.budget)
-        label = keyed.get(figure.extra_info_key) if figure else None
-        if label is not None and check.kind == "max":
-            limits[label] = check.target
-    width = 0.6
-    step = width / max(len(series), 1)
-
-    def add(chart: Any) -> None:
-        for k, item in enumerate(series):
-            offset = -width / 2 + step * (k + 0.5)
-            values = [
-                _point(
-                    j + offset,
-                    item.values[label],
-                    f"{item.name} {label}: {item.values[label]:,.4g} ms",
-                    6,
-                )
-                for j, label in enumerate(labels, start=1)
-                if label in item.values
-            ]
-            chart.add(item.name, values, stroke=False)
-        lines: list[Any] = []
-        for j, label in enumerate(labels, start=1):
-            if label in limits:
-                tip = f"budget {label} ≤ {limits[label]:,.4g} ms"
-                lines += [
-                    _point(j - 0.45, limits[label], tip, 0),
-                    _point(j + 0.45, limits[label], tip, 0),
-                    None,
-                ]
-        if lines:
-            chart.add("budget (max)", lines, stroke_style={"width": 3, "dasharray": "8, 5"})
-
-    colours = [SERIES_COLOURS[k % len(SERIES_COLOURS)] for k in range(len(series))]
-    config = _config(
-        "agui-perf-latency",
-        "Event latency against the budgets (ms)",
-        [*colours, BUDGET_COLOUR],
-        height=440,
-        width=960,
-        legend_at_bottom_columns=min(len(series) + 1, 4),
-        x_labels=[{"label": label, "value": j} for j, label in enumerate(labels, start=1)],
-        # Categories sit at 1..4, away from x = 0, where pygal draws its vertical axis line.
-        xrange=(0.5, len(labels) + 0.5),
-        include_x_axis=True,
-        value_formatter=lambda v: f"{v:,.4g} ms",
-        allow_interruptions=True,
-        dots_size=0,
-        show_x_guides=False,
-    )
-    return Chart("latency.svg", "Latency against the budgets", _render(_pygal().XY, config, add))
+    """The latency distribution per benchmark against its budgets (`latency.latency_chart`)."""
+    svg = latency.latency_chart(series, budgets)
+    return None if svg is None else Chart("latency.svg", "Latency against the budgets", svg)
 
 
 def render_charts(verdict: Verdict, current: Results | None = None) -> list[Chart]:

@@ -18,9 +18,10 @@ from agui_perf.gate.compare import MemoryState
 from agui_perf.gate.report.markdown import (
     NOTABLE_FIRST,
     accepted_text,
-    budget_table,
+    budget_tables,
     counts_table,
     counts_text,
+    folded_summary,
     headline,
     memory_table,
     reasons,
@@ -79,6 +80,8 @@ figure { margin: 12px 0; } figure svg { display: block; width: 100%; height: aut
             gap: 12px; }
 .note { border-left: 4px solid #bf8700; background: #fff8c5; padding: 8px 12px;
         margin: 12px 0; border-radius: 4px; }
+#budgets td.name { overflow-wrap: break-word; }
+details { margin: 8px 0 0; } summary { cursor: pointer; color: #57606a; padding: 4px 0; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px;
        background: #eff1f3; padding: 1px 5px; border-radius: 4px; }
 footer { color: #57606a; font-size: 13px; text-align: center; }
@@ -87,15 +90,15 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 _e = html.escape
 
 
-def _table(table: Table, *, numeric: Sequence[int] = ()) -> str:
-    """A table; column 0 is a name, the last a state, `numeric` are right-aligned."""
+def _table(table: Table, *, numeric: Sequence[int] = (), name: int = 0) -> str:
+    """A table; column `name` is a name, the last a state, `numeric` are right-aligned."""
     last = len(table.headers) - 1 if table.has_state else -1
     head = "".join(f"<th>{_e(h)}</th>" for h in table.headers)
     rows = []
     for row in table.rows:
         cells = []
         for i, cell in enumerate(row.cells):
-            cls = "name" if i == 0 else "state" if i == last else "num" if i in numeric else ""
+            cls = "name" if i == name else "state" if i == last else "num" if i in numeric else ""
             attr = f' class="{cls}"' if cls else ""
             cells.append(f"<td{attr}>{_e(cell)}</td>")
         rows.append(f'<tr class="{row.tone}">' + "".join(cells) + "</tr>")
@@ -199,11 +202,17 @@ def _latency(charts: Sequence[Chart]) -> str:
 def _budgets(verdict: Verdict) -> str:
     if verdict.comparison is None and not verdict.budgets:
         return ""
-    body = (
-        _table(budget_table(verdict.budgets), numeric=(2, 3, 4))
-        if verdict.budgets
-        else "<p>No budget is configured (<code>[tool.agui_perf.budgets]</code>).</p>"
-    )
+    if not verdict.budgets:
+        body = "<p>No budget is configured (<code>[tool.agui_perf.budgets]</code>).</p>"
+        return f'<section id="budgets"><h2>Budgets</h2>{body}</section>'
+    shown, folded = budget_tables(verdict.budgets)
+    # Column 1 is the benchmark; column 0, the budget's label, wraps as prose.
+    body = _table(shown, numeric=(2, 3, 4), name=1)
+    if folded is not None:
+        body += (
+            f"<details><summary>{_e(folded_summary(folded))}</summary>"
+            f"{_table(folded, numeric=(2, 3, 4), name=1)}</details>"
+        )
     return f'<section id="budgets"><h2>Budgets</h2>{body}</section>'
 
 

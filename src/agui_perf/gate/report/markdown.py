@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from agui_perf.gate.budgets import BudgetStatus
+from agui_perf.gate.budgets import BudgetStatus, grouped, margin_text
 from agui_perf.gate.compare import POWER, MemoryState, State, format_p, rule_text
 from agui_perf.gate.count_compare import CountState
 from agui_perf.gate.verdict import Overall
@@ -52,13 +52,16 @@ __all__ = [
     "Tone",
     "accepted_text",
     "budget_table",
+    "budget_tables",
     "counts_table",
     "counts_text",
+    "folded_summary",
     "format_bytes",
     "format_change",
     "format_count",
     "format_detectable",
     "format_duration",
+    "format_factor",
     "format_interval",
     "format_relative",
     "headline",
@@ -442,27 +445,52 @@ def counts_text(counts: CountsComparison, settings: Settings | None) -> str:
     )
 
 
-def budget_table(budgets: Iterable[BudgetCheck]) -> Table:
+def format_factor(check: BudgetCheck) -> str:
+    """How far a check is from its target, as a factor: "× 1,600 under budget"."""
+    return margin_text(check.kind, check.target, check.actual)
+
+
+def budget_tables(budgets: Iterable[BudgetCheck]) -> tuple[Table, Table | None]:
+    """(shown, folded), grouped by budget with the budget whose worst case is worst first.
+
+    Shown: each budget's worst case ("(worst of N)" when it has several) and every breach or
+    unmeasured check. Folded (None when empty): the other passing checks, in the same order.
+    """
+    shown: list[tuple[BudgetCheck, int]] = []
+    folded: list[tuple[BudgetCheck, int]] = []
+    for rows in grouped(budgets):
+        for i, check in enumerate(rows):
+            if i == 0 or check.status is not BudgetStatus.PASS:
+                shown.append((check, len(rows) if i == 0 else 1))
+            else:
+                folded.append((check, 1))
+    return budget_table(shown), budget_table(folded) if folded else None
+
+
+def folded_summary(folded: Table) -> str:
+    """The <summary> of the folded budget checks."""
+    count = len(folded.rows)
+    return f"{count} more passing {'check' if count == 1 else 'checks'}, each within its budget"
+
+
+def budget_table(checks: Iterable[tuple[BudgetCheck, int]]) -> Table:
+    """One row per (check, of how many checks of its budget it is the worst)."""
     rows = []
-    for check in budgets:
+    for check, of in checks:
         label, tone = check.status.value, _BUDGET_TONE[check.status]
         target = ("≤ " if check.kind == "max" else "≥ ") + _format_value(check.target, check.unit)
         actual = DASH if check.actual is None else _format_value(check.actual, check.unit)
-        margin = DASH
-        if check.margin is not None:
-            margin = ("+" if check.margin >= 0 else "-") + _format_value(
-                abs(check.margin), check.unit
-            )
-            if check.margin_fraction is not None:
-                margin += f" ({check.margin_fraction * 100:+.0f} %)"
+        subject = check.subject or "not measured"
+        if of > 1:
+            subject += f" (worst of {of})"
         rows.append(
             Row(
                 (
                     f"{check.label} ({check.budget})",
-                    check.subject or "not measured",
+                    subject,
                     target,
                     actual,
-                    margin,
+                    format_factor(check),
                     label,
                 ),
                 tone,
@@ -597,7 +625,11 @@ def _budget_section(budgets: Sequence[BudgetCheck]) -> list[str]:
     lines = ["### Budgets", ""]
     if not budgets:
         return [*lines, "No budget is configured ([tool.agui\\_perf.budgets]).", ""]
-    return [*lines, *_md_table(budget_table(budgets)), ""]
+    shown, folded = budget_tables(budgets)
+    lines += _md_table(shown)
+    if folded is not None:
+        lines += ["", *_details(folded_summary(folded), _md_table(folded))]
+    return [*lines, ""]
 
 
 def _trend_section(history: History | None) -> list[str]:

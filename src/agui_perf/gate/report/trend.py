@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agui_perf.gate.history import Metric
-from agui_perf.gate.report.charts import SERIES_COLOURS, Chart, _config, _pygal, _render
+from agui_perf.gate.report.charts import Chart
 from agui_perf.gate.report.markdown import (
     DASH,
     Row,
@@ -36,6 +36,9 @@ from agui_perf.gate.report.markdown import (
     format_duration,
     format_relative,
 )
+from agui_perf.gate.report.svg import config as _config
+from agui_perf.gate.report.svg import pygal_module as _pygal
+from agui_perf.gate.report.svg import render as _render
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -66,7 +69,13 @@ MISSING_MARK = "·"
 _CHART_MARK = " †"
 #: Enough colours that neighbouring lines of a chart rarely share one.
 _COLOURS = (
-    *SERIES_COLOURS,
+    "#0969da",
+    "#bf3989",
+    "#1a7f37",
+    "#bc4c00",
+    "#8250df",
+    "#1b7c83",
+    "#6e7781",
     "#cf222e",
     "#9a6700",
     "#0550ae",
