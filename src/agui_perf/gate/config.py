@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from agui_perf.gate.budgets import BUDGETS
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.layout import Layout, layout_from_table
 
 if TYPE_CHECKING:
     import os
@@ -49,12 +50,22 @@ class Settings:
     processes: int = DEFAULT_PROCESSES  # fresh processes per side
     min_effect_overrides: Mapping[str, float] = field(default_factory=dict)
     budgets: Mapping[str, float] = field(default_factory=dict)
+    #: `[tool.agui_perf.layout]`: where the project keeps what is measured (`gate.layout`).
+    layout: Layout = field(default_factory=Layout)
 
     def min_effect_for(self, benchmark: str) -> float:
         return self.min_effect_overrides.get(benchmark, self.min_effect)
 
 
-_KNOWN = {"alpha", "min_effect", "memory_tolerance", "processes", "min_effect_overrides", "budgets"}
+_KNOWN = {
+    "alpha",
+    "min_effect",
+    "memory_tolerance",
+    "processes",
+    "min_effect_overrides",
+    "budgets",
+    "layout",
+}
 
 
 def _number(table: Mapping[str, object], key: str, where: str) -> float:
@@ -133,6 +144,7 @@ def settings_from_table(
                 f"— {SETTINGS_HINT}"
             )
         budgets[name] = value
+    layout = layout_from_table(_table(table.get("layout", {}), "[tool.agui_perf.layout]"))
     return Settings(
         alpha=alpha,
         min_effect=min_effect,
@@ -140,6 +152,7 @@ def settings_from_table(
         processes=processes,
         min_effect_overrides=overrides,
         budgets=budgets,
+        layout=layout,
     )
 
 
