@@ -168,11 +168,11 @@ def test_job_env_puts_the_side_src_first_and_sets_the_scale(tmp_path: Path) -> N
     side = make_sides(tmp_path)[0]
     env = job_env(side, RunOptions(processes=1, scale=0.5), {"PYTHONPATH": "/x", "KEEP": "1"})
     # The calibration plugin's folder comes last: it must never shadow the side's own code.
-    assert env["PYTHONPATH"] == os.pathsep.join([str(side.src), "/x", str(PLUGIN_DIR)])
+    assert env["PYTHONPATH"] == os.pathsep.join([str(side.root / "src"), "/x", str(PLUGIN_DIR)])
     assert env[SCALE_ENV] == "0.5"
     assert env["KEEP"] == "1"
     assert job_env(side, RunOptions(processes=1), {})["PYTHONPATH"] == os.pathsep.join(
-        [str(side.src), str(PLUGIN_DIR)]
+        [str(side.root / "src"), str(PLUGIN_DIR)]
     )
 
 

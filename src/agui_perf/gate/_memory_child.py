@@ -47,7 +47,9 @@ class _ChildError(Exception):
         self.code = code
 
 
-def _load_registry(sources: Sequence[Path], scenarios_file: Path) -> Mapping[str, object]:
+def _load_registry(
+    sources: Sequence[Path], scenarios_file: Path, packages: Sequence[str]
+) -> Mapping[str, object]:
     # The measured tree first: it must win over any installed (editable) copy of the project.
     # The scenarios' folder second, so the file can import helpers that sit beside it.
     sys.path[:0] = [*map(str, sources), str(scenarios_file.parent)]
@@ -57,36 +59,23 @@ def _load_registry(sources: Sequence[Path], scenarios_file: Path) -> Mapping[str
     module = importlib.util.module_from_spec(spec)
     sys.modules[_MODULE_NAME] = module
     spec.loader.exec_module(module)
-    _check_measured_tree(sources)
+    _check_measured_tree(sources, packages)
     return _registry(module, scenarios_file)
 
 
-def _top_level_names(folder: Path) -> set[str]:
-    """The modules and packages `folder` provides at its top (what `import NAME` finds there)."""
-    names: set[str] = set()
-    for entry in folder.iterdir():
-        if entry.is_dir() and entry.name.isidentifier():
-            names.add(entry.name)
-        elif entry.suffix == ".py" and entry.stem.isidentifier():
-            names.add(entry.stem)
-    return names
-
-
-def _check_measured_tree(sources: Sequence[Path]) -> None:
-    # Measuring the wrong commit's code would give a confident, wrong verdict: every module the
-    # source folders provide that is imported must come from them, not from an installed copy.
+def _check_measured_tree(sources: Sequence[Path], packages: Sequence[str]) -> None:
+    # Measuring the wrong commit's code would give a confident, wrong verdict: each of the
+    # project's top-level modules (`--package`: what the current tree's source folders hold)
+    # that got imported must come from the measured source folders, not an installed copy.
     roots = [folder.resolve() for folder in sources]
-    for folder in sources:
-        for name in sorted(_top_level_names(folder)):
-            origin = getattr(sys.modules.get(name), "__file__", None)
-            if origin is None:
-                continue
-            real = Path(origin).resolve()
-            if not any(real.is_relative_to(root) for root in roots):
-                raise _ChildError(
-                    EXIT_BAD_FILE,
-                    f"{name} was imported from {real}, not from {folder.resolve()}",
-                )
+    shown = ", ".join(str(root) for root in roots)
+    for name in packages:
+        origin = getattr(sys.modules.get(name), "__file__", None)
+        if origin is None:
+            continue
+        real = Path(origin).resolve()
+        if not any(real.is_relative_to(root) for root in roots):
+            raise _ChildError(EXIT_BAD_FILE, f"{name} was imported from {real}, not from {shown}")
 
 
 def _registry(module: ModuleType, scenarios_file: Path) -> Mapping[str, object]:
@@ -152,6 +141,7 @@ def _reexec_without_aslr() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="_memory_child")
     parser.add_argument("--src", type=Path, action="append", required=True)
+    parser.add_argument("--package", action="append", default=[])
     parser.add_argument("--scenarios", type=Path, required=True)
     parser.add_argument("--list", action="store_true", help="print the scenario names and exit")
     parser.add_argument("--scenario")
@@ -170,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources: list[Path] = [path.absolute() for path in args.src]
     scenarios_file: Path = args.scenarios.absolute()
     try:
-        registry = _load_registry(sources, scenarios_file)
+        registry = _load_registry(sources, scenarios_file, args.package)
         if args.list:
             print("\n".join(sorted(registry)))
             return 0

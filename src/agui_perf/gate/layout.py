@@ -119,9 +119,7 @@ def layout_from_table(table: Mapping[str, object]) -> Layout:
             raise _fail("memory_scenarios", f"is {scenarios!r}; expected a Python file (.py)")
     source = defaults.source
     if "source" in table:
-        source = tuple(
-            _relative("source", path) for path in _names("source", table["source"])
-        )
+        source = tuple(_relative("source", path) for path in _names("source", table["source"]))
         if len(set(source)) != len(source):
             raise _fail("source", f"is {list(source)!r}; a folder is named twice")
     baselines = _relative("baselines", table.get("baselines", defaults.baselines))
@@ -133,7 +131,7 @@ def layout_from_table(table: Mapping[str, object]) -> Layout:
             raise _fail(
                 "fingerprint_packages",
                 f"has {bad[0]!r}, which is not a distribution name",
-                "name installed distributions as pip does, e.g. \"orjson\"",
+                'name installed distributions as pip does, e.g. "orjson"',
             )
     return Layout(
         benchmarks=benchmarks,

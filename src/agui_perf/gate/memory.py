@@ -66,6 +66,7 @@ __all__ = [
     "list_scenarios",
     "run_all",
     "run_scenario",
+    "source_packages",
 ]
 
 DEFAULT_TOP_SITES = 10
@@ -132,19 +133,23 @@ def run_scenario(
     timeout: float = 120,
     top: int = DEFAULT_TOP_SITES,
     root: Path | None = None,
+    packages: Sequence[str] | None = None,
 ) -> MemoryRecord:
     """Measure scenario `name` from `scenarios_file` against the code in `src_dir`.
 
     Runs it in a fresh `python` process under memray, writes `<out_dir>/<name>.json` and
     returns the same record. `python` must have memray installed. `root`: the measured tree,
     which locations are named relative to (default: the first source folder's parent).
+    `packages`: the project's top-level modules, which must be imported from `src_dir` if at
+    all (default: what `src_dir` holds; `source_packages`).
     """
     sources, scenarios_file = _check_paths(name, src_dir, scenarios_file)
     out_dir.mkdir(parents=True, exist_ok=True)
+    guarded = _package_args(sources, packages)
     with _staged(sources, scenarios_file, root) as stage:
         _run_child(
             name,
-            ["--scenario", name, "--capture", str(stage.capture)],
+            [*guarded, "--scenario", name, "--capture", str(stage.capture)],
             stage=stage,
             log=out_dir / f"{name}.log",
             python=python,
@@ -167,6 +172,7 @@ def run_all(
     top: int = DEFAULT_TOP_SITES,
     progress: TextIO | None = sys.stderr,
     root: Path | None = None,
+    packages: Sequence[str] | None = None,
 ) -> list[MemoryRecord]:
     """Measure each scenario in turn (one fresh process each), reporting progress."""
     records: list[MemoryRecord] = []
@@ -183,6 +189,7 @@ def run_all(
             timeout=timeout,
             top=top,
             root=root,
+            packages=packages,
         )
         elapsed = time.perf_counter() - started
         say(progress, f"{step}: {describe(record)} ({elapsed:.1f} s)")
@@ -197,12 +204,14 @@ def list_scenarios(
     python: str = sys.executable,
     timeout: float = 60,
     root: Path | None = None,
+    packages: Sequence[str] | None = None,
 ) -> list[str]:
     """The scenario names `scenarios_file` defines, read in a fresh process against `src_dir`."""
     sources, scenarios_file = _check_paths("--list", src_dir, scenarios_file)
+    guarded = _package_args(sources, packages)
     with _staged(sources, scenarios_file, root) as stage:
         output = _run_child(
-            "--list", ["--list"], stage=stage, log=None, python=python, timeout=timeout
+            "--list", [*guarded, "--list"], stage=stage, log=None, python=python, timeout=timeout
         )
     return output.split()
 
@@ -216,10 +225,28 @@ def describe(record: MemoryRecord) -> str:
     )
 
 
+def source_packages(folders: Iterable[Path]) -> tuple[str, ...]:
+    """The top-level modules and packages the folders hold (what `import NAME` finds there)."""
+    names: set[str] = set()
+    for folder in folders:
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.is_dir() and entry.name.isidentifier() and entry.name != "__pycache__":
+                names.add(entry.name)
+            elif entry.suffix == ".py" and entry.stem.isidentifier():
+                names.add(entry.stem)
+    return tuple(sorted(names))
+
+
+def _package_args(sources: Sequence[Path], packages: Sequence[str] | None) -> list[str]:
+    guarded = source_packages(sources) if packages is None else packages
+    return [arg for name in guarded for arg in ("--package", name)]
+
+
 def _check_paths(
     name: str, src_dir: Sources, scenarios_file: Path
 ) -> tuple[tuple[Path, ...], Path]:
-    sources = tuple(path.resolve() for path in ([src_dir] if isinstance(src_dir, Path) else src_dir))
+    given = [src_dir] if isinstance(src_dir, Path) else src_dir
+    sources = tuple(path.resolve() for path in given)
     scenarios_file = scenarios_file.resolve()
     if not sources:
         raise MemoryScenarioError(name, f"memory scenario {name!r}: no source folder given")
@@ -256,9 +283,7 @@ class _Stage:
 
 
 @contextlib.contextmanager
-def _staged(
-    sources: Sequence[Path], scenarios_file: Path, root: Path | None
-) -> Iterator[_Stage]:
+def _staged(sources: Sequence[Path], scenarios_file: Path, root: Path | None) -> Iterator[_Stage]:
     """A temporary folder holding symlinks to the source folders and the scenarios' folder.
 
     Why: file paths end up inside objects the scenario allocates (anyio's CancelScope.cancel()
@@ -277,9 +302,8 @@ def _staged(
             link.symlink_to(folder, target_is_directory=True)
         (stage / "scenarios").symlink_to(scenarios_file.parent, target_is_directory=True)
         real_roots = _roots(sources, scenarios_file, root)
-        staged_roots = [
-            (path, prefix) for path, (_, prefix) in zip([*staged, stage / "scenarios"], real_roots, strict=True)
-        ]
+        links = [*staged, stage / "scenarios"]
+        staged_roots = [(link, prefix) for link, (_, prefix) in zip(links, real_roots, strict=True)]
         yield _Stage(
             dir=stage,
             sources=tuple(staged),

@@ -4,8 +4,8 @@
 
  1. settings from `[tool.agui_perf]`, command-line overrides, the current tree's layout
     (`[tool.agui_perf.layout]`, used for both sides) checked, the report folder checked;
- 2. the stored baseline `baselines/<environment key>.json` (in the layout's baselines folder) read (a file from another
-    environment is unusable input: exit 2);
+ 2. the stored baseline `baselines/<environment key>.json` (in the layout's baselines
+    folder) read (a file from another environment is unusable input: exit 2);
  3. the accepted state: `--ref`, else the commit that last changed the baseline file, else
     the reason it cannot be found;
  4. timing: both sides in fresh processes, interleaved A B A B (`runner`), the accepted side
@@ -296,8 +296,9 @@ def measure_memory(side: Side, out: Path, progress: TextIO | None) -> dict[str, 
     if not scenarios.is_file():
         _say(progress, f"{PROGRESS_PREFIX} memory · {side.label}: no {side.layout.scenarios}")
         return {}
+    packages = side.packages or None
     names = memory_runs.list_scenarios(
-        src_dir=side.sources, scenarios_file=scenarios, root=side.root
+        src_dir=side.sources, scenarios_file=scenarios, root=side.root, packages=packages
     )
     _say(
         progress,
@@ -310,6 +311,7 @@ def measure_memory(side: Side, out: Path, progress: TextIO | None) -> dict[str, 
         out_dir=out,
         progress=progress,
         root=side.root,
+        packages=packages,
     )
     return {
         record["scenario"]: load_memory(
@@ -498,12 +500,15 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
     run_options = _run_options(settings, options)
     run_dir = _fresh_dir(root / RUNS_DIR / "perf")
     current_side = Side("current", root, "working tree", layout)
+    current_side = replace(current_side, packages=memory_runs.source_packages(current_side.sources))
     baseline_results: Results | None = None
     if accepted.found and accepted.commit:
         commit = accepted.commit
         with worktree(root, commit) as checkout:
             # The current tree's layout on both sides (README "Configuring the layout").
-            accepted_side = Side("accepted", checkout.root, commit[:10], layout)
+            accepted_side = Side(
+                "accepted", checkout.root, commit[:10], layout, current_side.packages
+            )
             baseline_results, current, comparison = _measure_both(
                 accepted_side,
                 current_side,

@@ -136,6 +136,9 @@ class Side:
     root: Path
     revision: str
     layout: Layout = field(default_factory=Layout)
+    #: The project's top-level modules, from the current tree's source folders: the memory
+    #: runs refuse a side that imports one from elsewhere (() : what the side's own folders hold).
+    packages: tuple[str, ...] = ()
 
     @property
     def sources(self) -> tuple[Path, ...]:
