@@ -40,8 +40,30 @@ def make_sides(tmp_path: Path) -> list[Side]:
     for label, revision in (("accepted", "abc1234567"), ("current", "working tree")):
         root = tmp_path / label
         (root / "tests" / "benchmarks").mkdir(parents=True)
+        (root / "src").mkdir()
         sides.append(Side(label, root, revision))
     return sides
+
+
+def test_a_side_without_a_source_folder_of_the_layout_is_refused(tmp_path: Path) -> None:
+    # Without its source folder the installed package would be measured in its place.
+    sides = make_sides(tmp_path)
+    (sides[0].root / "src").rmdir()
+    calls: list[Job] = []
+    with pytest.raises(GateError) as err:
+        run_interleaved(
+            sides,
+            RunOptions(processes=2),
+            tmp_path / "out",
+            launcher=writing_launcher(lambda job: {"t": 1.0}, calls),
+            progress=None,
+        )
+    assert str(err.value) == (
+        "the accepted code (abc1234567) has no src folder (the current tree's "
+        "[tool.agui_perf.layout].source, which both sides use) — nothing to measure there; "
+        "pass --ref with a commit that has it"
+    )
+    assert calls == []
 
 
 def writing_launcher(
