@@ -340,7 +340,8 @@ def test_run_outside_any_project(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr == (
         f"agui-perf gate perf: error: no project here: no folder from {nowhere.resolve()} upwards "
-        "holds both pyproject.toml and tests/benchmarks/ — run the gate inside the project\n"
+        "holds both pyproject.toml and tests/benchmarks/ (or a [tool.agui_perf.layout] table "
+        "naming another benchmarks folder) — run the gate inside the project\n"
     )
     assert list(nowhere.iterdir()) == [nowhere / "pyproject.toml"]  # not even .perf/
 

@@ -21,6 +21,7 @@ from agui_perf.gate.memory import (
     list_scenarios,
     run_all,
     run_scenario,
+    source_packages,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,12 +201,23 @@ def test_child_gets_a_clean_environment_with_a_fixed_hash_seed(
 
 
 def test_tree_without_agui_perf_is_not_measured_against_another_one(tmp_path: Path) -> None:
-    # Without the guard an installed (editable) agui_perf would be measured instead.
+    # Without the guard an installed (editable) agui_perf would be measured instead. The
+    # pipeline names the current tree's packages (`source_packages`), which this tree lacks.
     (tmp_path / "src").mkdir()
     scenarios = tmp_path / "scenarios.py"
     scenarios.write_text("import agui_perf\nSCENARIOS = {'any': lambda: None}\n")
-    with pytest.raises(MemoryScenarioError, match="agui_perf"):
-        run_scenario("any", src_dir=tmp_path / "src", scenarios_file=scenarios, out_dir=tmp_path)
+    with pytest.raises(MemoryScenarioError, match=r"^memory scenario 'any': agui_perf was imp"):
+        run_scenario(
+            "any",
+            src_dir=tmp_path / "src",
+            scenarios_file=scenarios,
+            out_dir=tmp_path,
+            packages=("agui_perf",),
+        )
+    assert source_packages([SRC]) == ("agui_perf",)
+    (tmp_path / "src" / "solo.py").write_text("")
+    (tmp_path / "src" / "__pycache__").mkdir()
+    assert source_packages([tmp_path / "src", tmp_path / "missing"]) == ("solo",)
 
 
 def test_unknown_scenario_names_the_known_ones(tree: Path, tmp_path: Path) -> None:

@@ -40,8 +40,30 @@ def make_sides(tmp_path: Path) -> list[Side]:
     for label, revision in (("accepted", "abc1234567"), ("current", "working tree")):
         root = tmp_path / label
         (root / "tests" / "benchmarks").mkdir(parents=True)
+        (root / "src").mkdir()
         sides.append(Side(label, root, revision))
     return sides
+
+
+def test_a_side_without_a_source_folder_of_the_layout_is_refused(tmp_path: Path) -> None:
+    # Without its source folder the installed package would be measured in its place.
+    sides = make_sides(tmp_path)
+    (sides[0].root / "src").rmdir()
+    calls: list[Job] = []
+    with pytest.raises(GateError) as err:
+        run_interleaved(
+            sides,
+            RunOptions(processes=2),
+            tmp_path / "out",
+            launcher=writing_launcher(lambda job: {"t": 1.0}, calls),
+            progress=None,
+        )
+    assert str(err.value) == (
+        "the accepted code (abc1234567) has no src folder (the current tree's "
+        "[tool.agui_perf.layout].source, which both sides use) — nothing to measure there; "
+        "pass --ref with a commit that has it"
+    )
+    assert calls == []
 
 
 def writing_launcher(
@@ -168,11 +190,11 @@ def test_job_env_puts_the_side_src_first_and_sets_the_scale(tmp_path: Path) -> N
     side = make_sides(tmp_path)[0]
     env = job_env(side, RunOptions(processes=1, scale=0.5), {"PYTHONPATH": "/x", "KEEP": "1"})
     # The calibration plugin's folder comes last: it must never shadow the side's own code.
-    assert env["PYTHONPATH"] == os.pathsep.join([str(side.src), "/x", str(PLUGIN_DIR)])
+    assert env["PYTHONPATH"] == os.pathsep.join([str(side.root / "src"), "/x", str(PLUGIN_DIR)])
     assert env[SCALE_ENV] == "0.5"
     assert env["KEEP"] == "1"
     assert job_env(side, RunOptions(processes=1), {})["PYTHONPATH"] == os.pathsep.join(
-        [str(side.src), str(PLUGIN_DIR)]
+        [str(side.root / "src"), str(PLUGIN_DIR)]
     )
 
 

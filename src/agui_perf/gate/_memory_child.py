@@ -1,11 +1,11 @@
 """The child side of a memory scenario run: runs inside the fresh process that memray tracks.
 
 `agui_perf.gate.memory` starts this file *by path* (`python -s -P _memory_child.py …`), never as
-`-m agui_perf.gate._memory_child`: the measured code may be another commit's `src/` (a git
-worktree), and once any `agui_perf` is in `sys.modules` every later `import agui_perf.stream`
+`-m agui_perf.gate._memory_child`: the measured code may be another commit's source folders (a
+git worktree), and once any `agui_perf` is in `sys.modules` every later `import agui_perf.stream`
 resolves through that package's `__path__`. So this module imports nothing from `agui_perf`
-(standard library and memray only) and puts the measured `src/` first on `sys.path` before the
-scenarios file is loaded.
+(standard library and memray only) and puts the measured source folders (`--src`, repeated
+for each) first on `sys.path` before the scenarios file is loaded.
 
 Exit status: 0 measured; 1 the scenario raised (Python prints the traceback, whose last line
 the runner quotes); 2 and 3 a one-line message on stderr (unknown scenario / unusable file).
@@ -47,29 +47,35 @@ class _ChildError(Exception):
         self.code = code
 
 
-def _load_registry(src_dir: Path, scenarios_file: Path) -> Mapping[str, object]:
-    # The measured tree first: it must win over any installed (editable) agui_perf. The
-    # scenarios' folder second, so the file can import helpers that sit beside it.
-    sys.path[:0] = [str(src_dir), str(scenarios_file.parent)]
+def _load_registry(
+    sources: Sequence[Path], scenarios_file: Path, packages: Sequence[str]
+) -> Mapping[str, object]:
+    # The measured tree first: it must win over any installed (editable) copy of the project.
+    # The scenarios' folder second, so the file can import helpers that sit beside it.
+    sys.path[:0] = [*map(str, sources), str(scenarios_file.parent)]
     spec = importlib.util.spec_from_file_location(_MODULE_NAME, scenarios_file)
     if spec is None or spec.loader is None:
         raise _ChildError(EXIT_BAD_FILE, f"{scenarios_file} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[_MODULE_NAME] = module
     spec.loader.exec_module(module)
-    _check_measured_tree(src_dir)
+    _check_measured_tree(sources, packages)
     return _registry(module, scenarios_file)
 
 
-def _check_measured_tree(src_dir: Path) -> None:
-    # Measuring the wrong commit's code would give a confident, wrong verdict.
-    package = sys.modules.get("agui_perf")
-    origin = getattr(package, "__file__", None)
-    if origin is not None and not Path(origin).resolve().is_relative_to(src_dir.resolve()):
-        raise _ChildError(
-            EXIT_BAD_FILE,
-            f"agui_perf was imported from {Path(origin).resolve()}, not from {src_dir.resolve()}",
-        )
+def _check_measured_tree(sources: Sequence[Path], packages: Sequence[str]) -> None:
+    # Measuring the wrong commit's code would give a confident, wrong verdict: each of the
+    # project's top-level modules (`--package`: what the current tree's source folders hold)
+    # that got imported must come from the measured source folders, not an installed copy.
+    roots = [folder.resolve() for folder in sources]
+    shown = ", ".join(str(root) for root in roots)
+    for name in packages:
+        origin = getattr(sys.modules.get(name), "__file__", None)
+        if origin is None:
+            continue
+        real = Path(origin).resolve()
+        if not any(real.is_relative_to(root) for root in roots):
+            raise _ChildError(EXIT_BAD_FILE, f"{name} was imported from {real}, not from {shown}")
 
 
 def _registry(module: ModuleType, scenarios_file: Path) -> Mapping[str, object]:
@@ -134,7 +140,8 @@ def _reexec_without_aslr() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="_memory_child")
-    parser.add_argument("--src", type=Path, required=True)
+    parser.add_argument("--src", type=Path, action="append", required=True)
+    parser.add_argument("--package", action="append", default=[])
     parser.add_argument("--scenarios", type=Path, required=True)
     parser.add_argument("--list", action="store_true", help="print the scenario names and exit")
     parser.add_argument("--scenario")
@@ -150,10 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     # absolute(), not resolve(): the runner stages the tree behind symlinks of fixed length,
     # and the paths must keep that length inside this process (see memory._staged).
-    src_dir: Path = args.src.absolute()
+    sources: list[Path] = [path.absolute() for path in args.src]
     scenarios_file: Path = args.scenarios.absolute()
     try:
-        registry = _load_registry(src_dir, scenarios_file)
+        registry = _load_registry(sources, scenarios_file, args.package)
         if args.list:
             print("\n".join(sorted(registry)))
             return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.layout import LAYOUT_TABLE, declared_benchmarks
 from agui_perf.gate.progress import say
 from agui_perf.gate.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
 
@@ -202,18 +203,26 @@ def add_gate_parser(
 
 def project_root(start: Path) -> Path:
     """The project the gate measures: the nearest folder from `start` upwards that holds both
-    pyproject.toml and tests/benchmarks/, so the gate can be started from any subfolder.
+    pyproject.toml and its benchmarks folder (`[tool.agui_perf.layout].benchmarks`, by
+    default tests/benchmarks/), so the gate can be started from any subfolder. A
+    pyproject.toml with a `[tool.agui_perf.layout]` table marks the project even when that
+    folder is missing: the settings then say so, naming the key.
 
     Not git's top level: the project may sit in a subfolder of a larger repository (a
     monorepo), and outside git there is no top level at all.
     """
     start = start.resolve()
     for folder in (start, *start.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / BENCHMARKS_DIR).is_dir():
+        pyproject = folder / "pyproject.toml"
+        if not pyproject.is_file():
+            continue
+        benchmarks, configured = declared_benchmarks(pyproject)
+        if configured or (folder / benchmarks).is_dir():
             return folder
     raise GateError(
         f"no project here: no folder from {start} upwards holds both pyproject.toml and "
-        f"{BENCHMARKS_DIR.as_posix()}/ — run the gate inside the project"
+        f"{BENCHMARKS_DIR.as_posix()}/ (or a {LAYOUT_TABLE} table naming another benchmarks "
+        "folder) — run the gate inside the project"
     )
 
 

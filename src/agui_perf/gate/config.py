@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from agui_perf.gate.budgets import BUDGETS, Budgets
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.layout import Layout, layout_from_table
 
 if TYPE_CHECKING:
     import os
@@ -50,12 +51,22 @@ class Settings:
     min_effect_overrides: Mapping[str, float] = field(default_factory=dict)
     # A `Budgets`: the targets, and the benchmarks a budget is limited to where it names them.
     budgets: Mapping[str, float] = field(default_factory=Budgets)
+    #: `[tool.agui_perf.layout]`: where the project keeps what is measured (`gate.layout`).
+    layout: Layout = field(default_factory=Layout)
 
     def min_effect_for(self, benchmark: str) -> float:
         return self.min_effect_overrides.get(benchmark, self.min_effect)
 
 
-_KNOWN = {"alpha", "min_effect", "memory_tolerance", "processes", "min_effect_overrides", "budgets"}
+_KNOWN = {
+    "alpha",
+    "min_effect",
+    "memory_tolerance",
+    "processes",
+    "min_effect_overrides",
+    "budgets",
+    "layout",
+}
 
 
 def _number(table: Mapping[str, object], key: str, where: str) -> float:
@@ -173,6 +184,7 @@ def settings_from_table(
             raw_overrides, name, f"{prefix}.min_effect_overrides", low=0.0, high=10.0
         )
     budgets = _budgets(_table(table.get("budgets", {}), f"{prefix}.budgets"), prefix)
+    layout = layout_from_table(_table(table.get("layout", {}), "[tool.agui_perf.layout]"))
     return Settings(
         alpha=alpha,
         min_effect=min_effect,
@@ -180,6 +192,7 @@ def settings_from_table(
         processes=processes,
         min_effect_overrides=overrides,
         budgets=budgets,
+        layout=layout,
     )
 
 

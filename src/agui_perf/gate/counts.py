@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, TextIO
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate._process import stop_group
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.layout import DEFAULT_BENCHMARKS, LAYOUT_TABLE, Layout, missing_in
 from agui_perf.gate.results import CountResult, Counts, counts_to_json
 from agui_perf.gate.runner import (
     BENCHMARKS_DIR,
@@ -230,10 +231,11 @@ def count_command(
     return command
 
 
-def _child_env(stage: Path, options: RunOptions) -> dict[str, str]:
+def _child_env(stage: Path, options: RunOptions, layout: Layout) -> dict[str, str]:
     env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+    sources = [str(stage / "tree" / path) for path in layout.source]
     env.update(
-        PYTHONPATH=os.pathsep.join([str(stage / "tree" / "src"), str(PLUGIN_DIR)]),
+        PYTHONPATH=os.pathsep.join([*sources, str(PLUGIN_DIR)]),
         # Fixed hash seed: set and dict orders, hence the executed instructions, stay put.
         PYTHONHASHSEED="0",
         PYTHONDONTWRITEBYTECODE="1",
@@ -264,7 +266,9 @@ def count_sides(request: CountRequest) -> dict[str, Counts]:
     # A tree none of whose benchmark files names the marker has nothing to count; saying so
     # without a valgrind process saves the 5 s its start-up takes.
     idle = {side.label: Counts(tool=tools.version, missing=None) for side in request.sides}
-    targets = {side.label: count_targets(side.root) for side in request.sides}
+    targets = {
+        side.label: count_targets(side.root, side.layout.benchmarks) for side in request.sides
+    }
     busy = [side for side in request.sides if targets[side.label]]
     if not busy:
         return idle
@@ -292,23 +296,24 @@ def count_sides(request: CountRequest) -> dict[str, Counts]:
     return {side.label: counted.get(side.label, idle[side.label]) for side in request.sides}
 
 
-def count_targets(root: Path) -> list[str]:
+def count_targets(root: Path, benchmarks: str = DEFAULT_BENCHMARKS) -> list[str]:
     """What the count process collects: the benchmark files that name the marker.
 
     Only those, so that a change to another benchmark file (imported at collection, where it
     shapes the heap the counted calls allocate from) cannot move the counts; measured: an
     unrelated function added to test_stream_bench.py moved the one-event counts by 0.3 %.
     The whole folder when a conftest or helper module names the marker (it may mark tests
-    of any file); [] when no file does (nothing to count). Paths relative to `root`.
+    of any file); [] when no file does (nothing to count). Paths relative to `root`;
+    `benchmarks` is the layout's benchmarks folder.
     """
-    folder = root / BENCHMARKS_DIR
+    folder = root / benchmarks
     named: list[Path] = []
     for path in sorted(folder.rglob("*.py")) if folder.is_dir() else ():
         with contextlib.suppress(OSError):
             if _MARKER in path.read_text(encoding="utf-8", errors="replace"):
                 named.append(path)
     if any(not _is_test_file(path) for path in named):
-        return [BENCHMARKS_DIR.as_posix()]
+        return [Path(benchmarks).as_posix()]
     return [path.relative_to(root).as_posix() for path in named]
 
 
@@ -320,12 +325,13 @@ def _is_test_file(path: Path) -> bool:
 def _start(
     side: Side, stage: Path, tools: Tools, request: CountRequest, targets: Sequence[str]
 ) -> _Run:
-    if not (side.root / BENCHMARKS_DIR).is_dir():
+    missing = missing_in(side.layout, side.root)
+    if missing is not None:
         raise CountsError(
             f"instruction counts: the {side.label} code ({side.revision}) has no "
-            f"{BENCHMARKS_DIR.as_posix()} folder"
+            f"{missing} folder (named in the current tree's {LAYOUT_TABLE})"
         )
-    _stage_tree(side.root, stage / "tree")
+    _stage_tree(side.root, stage / "tree", side.layout)
     out = request.out_dir / side.label
     out.mkdir(parents=True, exist_ok=True)
     log = out / _LOG
@@ -335,7 +341,7 @@ def _start(
             proc = subprocess.Popen(
                 command,
                 cwd=stage / "tree",
-                env=_child_env(stage, request.options),
+                env=_child_env(stage, request.options, side.layout),
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
@@ -349,13 +355,18 @@ def _start(
     return _Run(side=side, stage=stage, out=out, log=log, proc=proc, started=time.monotonic())
 
 
-#: What a count run reads from a tree: the code, the tests and pytest's configuration.
-_TREE_DIRS = ("src", "tests")
+#: What a count run reads from a tree: the code, the tests (the top folders of the layout's
+#: source and benchmarks folders: "src" and "tests" by default) and pytest's configuration.
 _TREE_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 _NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
-def _stage_tree(root: Path, tree: Path) -> None:
+def _tree_dirs(layout: Layout) -> list[str]:
+    tops = (Path(path).parts[0] for path in (*layout.source, layout.benchmarks))
+    return list(dict.fromkeys(tops))
+
+
+def _stage_tree(root: Path, tree: Path, layout: Layout | None = None) -> None:
     """Copy the tree's code, tests and pytest configuration to `tree`, without bytecode.
 
     Why a copy: the counted calls execute a few instructions more or less depending on the
@@ -366,7 +377,7 @@ def _stage_tree(root: Path, tree: Path) -> None:
     length, the same files give the same heap and the same counts.
     """
     tree.mkdir()
-    for name in _TREE_DIRS:
+    for name in _tree_dirs(layout or Layout()):
         if (root / name).is_dir():
             shutil.copytree(root / name, tree / name, ignore=_NOT_COPIED, symlinks=True)
     for name in _TREE_FILES:

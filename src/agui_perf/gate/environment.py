@@ -16,12 +16,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agui_perf.gate.layout import DEFAULT_FINGERPRINT
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from agui_perf.gate._io import Reader
 
 __all__ = [
+    "GATE_PACKAGES",
     "KEY_PACKAGES",
     "NOT_INSTALLED",
     "Environment",
@@ -32,8 +35,11 @@ __all__ = [
     "environment_to_json",
 ]
 
-# The distributions whose version changes what the streaming core does per event or per byte.
-KEY_PACKAGES: tuple[str, ...] = ("orjson", "starlette", "uvicorn", "memray", "pytest-benchmark")
+#: The gate's own instruments: their version changes the numbers of any project, so they are
+#: in every fingerprint, beside the project's `[tool.agui_perf.layout].fingerprint_packages`.
+GATE_PACKAGES: tuple[str, ...] = ("memray", "pytest-benchmark")
+#: The fingerprint's distributions with the default layout (this repository's streaming core).
+KEY_PACKAGES: tuple[str, ...] = (*DEFAULT_FINGERPRINT, *GATE_PACKAGES)
 NOT_INSTALLED = "not installed"
 
 
@@ -73,8 +79,9 @@ def _package_version(name: str) -> str:
         return NOT_INSTALLED
 
 
-def current_environment() -> Environment:
-    """Fingerprint the running interpreter and machine."""
+def current_environment(packages: Sequence[str] = DEFAULT_FINGERPRINT) -> Environment:
+    """Fingerprint the running interpreter and machine, with the versions of `packages`
+    (the project's) and of the gate's own instruments."""
     build = platform.python_build()
     return Environment(
         implementation=platform.python_implementation(),
@@ -84,7 +91,9 @@ def current_environment() -> Environment:
         machine=platform.machine(),
         system=platform.system(),
         cpu_model=_cpu_model(),
-        packages={name: _package_version(name) for name in KEY_PACKAGES},
+        packages={
+            name: _package_version(name) for name in dict.fromkeys((*packages, *GATE_PACKAGES))
+        },
     )
 
 

@@ -3,7 +3,8 @@
 Memory is deterministic where timing is not (README "How the gate decides"): in a fresh process
 with Python's allocators traced, a scenario's peak bytes and allocation count are identical run
 to run, so one run per side settles a comparison. The scenarios live in the measured tree
-(`tests/benchmarks/memory_scenarios.py`) so that the accepted commit's own copy can be run from
+(`[tool.agui_perf.layout].memory_scenarios`, by default `tests/benchmarks/memory_scenarios.py`)
+so that the accepted commit's own copy can be run from
 a git worktree beside the current code; the harness that runs them (`_memory_child`) is always
 the current one, so both sides are measured the same way.
 
@@ -47,6 +48,10 @@ from agui_perf.gate.progress import say
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+    from typing import TypeAlias
+
+    #: One source folder or several (the layout's `source`), first on the child's sys.path.
+    Sources: TypeAlias = Path | Sequence[Path]
 
     from memray import AllocationRecord
 
@@ -61,6 +66,7 @@ __all__ = [
     "list_scenarios",
     "run_all",
     "run_scenario",
+    "source_packages",
 ]
 
 DEFAULT_TOP_SITES = 10
@@ -120,24 +126,30 @@ class ScenarioTimeoutError(MemoryScenarioError):
 def run_scenario(
     name: str,
     *,
-    src_dir: Path,
+    src_dir: Sources,
     scenarios_file: Path,
     out_dir: Path,
     python: str = sys.executable,
     timeout: float = 120,
     top: int = DEFAULT_TOP_SITES,
+    root: Path | None = None,
+    packages: Sequence[str] | None = None,
 ) -> MemoryRecord:
     """Measure scenario `name` from `scenarios_file` against the code in `src_dir`.
 
     Runs it in a fresh `python` process under memray, writes `<out_dir>/<name>.json` and
-    returns the same record. `python` must have memray installed.
+    returns the same record. `python` must have memray installed. `root`: the measured tree,
+    which locations are named relative to (default: the first source folder's parent).
+    `packages`: the project's top-level modules, which must be imported from `src_dir` if at
+    all (default: what `src_dir` holds; `source_packages`).
     """
-    src_dir, scenarios_file = _check_paths(name, src_dir, scenarios_file)
+    sources, scenarios_file = _check_paths(name, src_dir, scenarios_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _staged(src_dir, scenarios_file) as stage:
+    guarded = _package_args(sources, packages)
+    with _staged(sources, scenarios_file, root) as stage:
         _run_child(
             name,
-            ["--scenario", name, "--capture", str(stage.capture)],
+            [*guarded, "--scenario", name, "--capture", str(stage.capture)],
             stage=stage,
             log=out_dir / f"{name}.log",
             python=python,
@@ -152,13 +164,15 @@ def run_scenario(
 def run_all(
     names: Sequence[str],
     *,
-    src_dir: Path,
+    src_dir: Sources,
     scenarios_file: Path,
     out_dir: Path,
     python: str = sys.executable,
     timeout: float = 120,
     top: int = DEFAULT_TOP_SITES,
     progress: TextIO | None = sys.stderr,
+    root: Path | None = None,
+    packages: Sequence[str] | None = None,
 ) -> list[MemoryRecord]:
     """Measure each scenario in turn (one fresh process each), reporting progress."""
     records: list[MemoryRecord] = []
@@ -174,6 +188,8 @@ def run_all(
             python=python,
             timeout=timeout,
             top=top,
+            root=root,
+            packages=packages,
         )
         elapsed = time.perf_counter() - started
         say(progress, f"{step}: {describe(record)} ({elapsed:.1f} s)")
@@ -182,13 +198,20 @@ def run_all(
 
 
 def list_scenarios(
-    *, src_dir: Path, scenarios_file: Path, python: str = sys.executable, timeout: float = 60
+    *,
+    src_dir: Sources,
+    scenarios_file: Path,
+    python: str = sys.executable,
+    timeout: float = 60,
+    root: Path | None = None,
+    packages: Sequence[str] | None = None,
 ) -> list[str]:
     """The scenario names `scenarios_file` defines, read in a fresh process against `src_dir`."""
-    src_dir, scenarios_file = _check_paths("--list", src_dir, scenarios_file)
-    with _staged(src_dir, scenarios_file) as stage:
+    sources, scenarios_file = _check_paths("--list", src_dir, scenarios_file)
+    guarded = _package_args(sources, packages)
+    with _staged(sources, scenarios_file, root) as stage:
         output = _run_child(
-            "--list", ["--list"], stage=stage, log=None, python=python, timeout=timeout
+            "--list", [*guarded, "--list"], stage=stage, log=None, python=python, timeout=timeout
         )
     return output.split()
 
@@ -202,18 +225,41 @@ def describe(record: MemoryRecord) -> str:
     )
 
 
-def _check_paths(name: str, src_dir: Path, scenarios_file: Path) -> tuple[Path, Path]:
-    src_dir = src_dir.resolve()
+def source_packages(folders: Iterable[Path]) -> tuple[str, ...]:
+    """The top-level modules and packages the folders hold (what `import NAME` finds there)."""
+    names: set[str] = set()
+    for folder in folders:
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.is_dir() and entry.name.isidentifier() and entry.name != "__pycache__":
+                names.add(entry.name)
+            elif entry.suffix == ".py" and entry.stem.isidentifier():
+                names.add(entry.stem)
+    return tuple(sorted(names))
+
+
+def _package_args(sources: Sequence[Path], packages: Sequence[str] | None) -> list[str]:
+    guarded = source_packages(sources) if packages is None else packages
+    return [arg for name in guarded for arg in ("--package", name)]
+
+
+def _check_paths(
+    name: str, src_dir: Sources, scenarios_file: Path
+) -> tuple[tuple[Path, ...], Path]:
+    given = [src_dir] if isinstance(src_dir, Path) else src_dir
+    sources = tuple(path.resolve() for path in given)
     scenarios_file = scenarios_file.resolve()
-    if not src_dir.is_dir():
-        raise MemoryScenarioError(
-            name, f"memory scenario {name!r}: source folder {src_dir} does not exist"
-        )
+    if not sources:
+        raise MemoryScenarioError(name, f"memory scenario {name!r}: no source folder given")
+    for folder in sources:
+        if not folder.is_dir():
+            raise MemoryScenarioError(
+                name, f"memory scenario {name!r}: source folder {folder} does not exist"
+            )
     if not scenarios_file.is_file():
         raise MemoryScenarioError(
             name, f"memory scenario {name!r}: scenarios file {scenarios_file} does not exist"
         )
-    return src_dir, scenarios_file
+    return sources, scenarios_file
 
 
 def _child_env() -> dict[str, str]:
@@ -230,15 +276,15 @@ class _Stage:
     """What the child sees: the measured tree under paths whose length never varies."""
 
     dir: Path
-    src: Path
+    sources: tuple[Path, ...]
     scenarios_file: Path
     capture: Path
     roots: list[tuple[Path, str]]
 
 
 @contextlib.contextmanager
-def _staged(src_dir: Path, scenarios_file: Path) -> Iterator[_Stage]:
-    """A temporary folder holding symlinks to `src_dir` and the scenarios' folder.
+def _staged(sources: Sequence[Path], scenarios_file: Path, root: Path | None) -> Iterator[_Stage]:
+    """A temporary folder holding symlinks to the source folders and the scenarios' folder.
 
     Why: file paths end up inside objects the scenario allocates (anyio's CancelScope.cancel()
     formats `repr(current_task())`, which names the coroutine's file), and the strings in the
@@ -246,20 +292,21 @@ def _staged(src_dir: Path, scenarios_file: Path) -> Iterator[_Stage]:
     sets resize. Measured through `/tmp/agui-perf-memray-XXXXXXXX/src`, the same files give
     the same numbers from any worktree and into any out_dir, so an unchanged scenario compares
     as equal between the accepted and the current side. Imports keep the symlinked
-    path (they make paths absolute, not real), so locations are named from it too.
+    path (they make paths absolute, not real), so locations are named from it too. Several
+    source folders are staged as `src`, `src1`, `src2`, …: fixed for a given layout.
     """
     with tempfile.TemporaryDirectory(prefix="agui-perf-memray-") as tmp:
         stage = Path(tmp)
-        (stage / "src").symlink_to(src_dir, target_is_directory=True)
+        staged = [stage / f"src{index or ''}" for index in range(len(sources))]
+        for link, folder in zip(staged, sources, strict=True):
+            link.symlink_to(folder, target_is_directory=True)
         (stage / "scenarios").symlink_to(scenarios_file.parent, target_is_directory=True)
-        real_roots = _roots(src_dir, scenarios_file)
-        staged_roots = [
-            (stage / "src", real_roots[0][1]),
-            (stage / "scenarios", real_roots[1][1]),
-        ]
+        real_roots = _roots(sources, scenarios_file, root)
+        links = [*staged, stage / "scenarios"]
+        staged_roots = [(link, prefix) for link, (_, prefix) in zip(links, real_roots, strict=True)]
         yield _Stage(
             dir=stage,
-            src=stage / "src",
+            sources=tuple(staged),
             scenarios_file=stage / "scenarios" / scenarios_file.name,
             capture=stage / "capture.bin",
             roots=staged_roots + real_roots,
@@ -276,8 +323,10 @@ def _run_child(
     timeout: float,
 ) -> str:
     # -s: no user site-packages; -P: the child script's folder is not put on sys.path (only
-    # the measured src/ and the scenarios' folder are, by the child itself).
-    command = [python, "-s", "-P", str(_CHILD_SCRIPT), "--src", str(stage.src)]
+    # the measured source folders and the scenarios' folder are, by the child itself).
+    command = [python, "-s", "-P", str(_CHILD_SCRIPT)]
+    for folder in stage.sources:
+        command += ["--src", str(folder)]
     command += ["--scenarios", str(stage.scenarios_file), *args]
     try:
         done = subprocess.run(
@@ -336,14 +385,25 @@ def _write_log(log: Path | None, stderr: str) -> None:
         log.write_text(stderr, encoding="utf-8")
 
 
-def _roots(src_dir: Path, scenarios_file: Path) -> list[tuple[Path, str]]:
-    """Measured-tree folders and how their files are named in locations.
+def _roots(
+    sources: Sequence[Path], scenarios_file: Path, root: Path | None
+) -> list[tuple[Path, str]]:
+    """Measured-tree folders and how their files are named in locations: each source folder,
+    then the scenarios' folder.
 
     Names are relative to the worktree (`src/agui_perf/…`, `tests/benchmarks/…`), never
     absolute, so that the accepted commit's sites and the current ones compare by location.
     """
-    worktree = src_dir.parent
-    roots = [(src_dir, f"{src_dir.name}/")]
+    worktree = sources[0].parent if root is None else root.resolve()
+    roots = [
+        (
+            folder,
+            f"{folder.relative_to(worktree).as_posix()}/"
+            if folder.is_relative_to(worktree)
+            else f"{folder.name}/",
+        )
+        for folder in sources
+    ]
     scenarios_dir = scenarios_file.parent
     if scenarios_dir.is_relative_to(worktree):
         roots.append((scenarios_dir, f"{scenarios_dir.relative_to(worktree).as_posix()}/"))

@@ -2,9 +2,10 @@
 
 `perf` (what `nox -s perf` runs):
 
- 1. settings from `[tool.agui_perf]`, command-line overrides, the report folder checked;
- 2. the stored baseline `baselines/<environment key>.json` read (a file from another
-    environment is unusable input: exit 2);
+ 1. settings from `[tool.agui_perf]`, command-line overrides, the current tree's layout
+    (`[tool.agui_perf.layout]`, used for both sides) checked, the report folder checked;
+ 2. the stored baseline `baselines/<environment key>.json` (in the layout's baselines
+    folder) read (a file from another environment is unusable input: exit 2);
  3. the accepted state: `--ref`, else the commit that last changed the baseline file, else
     the reason it cannot be found;
  4. timing: both sides in fresh processes, interleaved A B A B (`runner`), the accepted side
@@ -69,6 +70,7 @@ from agui_perf.gate.environment import (
 )
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.history import read_history, with_current
+from agui_perf.gate.layout import Layout, check_tree
 from agui_perf.gate.report import github
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.write import write_report
@@ -130,9 +132,9 @@ __all__ = [
     "update_baseline",
 ]
 
-BASELINES_DIR = Path("baselines")
+#: The baselines folder with the default layout (`[tool.agui_perf.layout].baselines`).
+BASELINES_DIR = Path(Layout().baselines)
 NO_BASELINE = "no baseline yet — run nox -s update-baseline"
-SCENARIOS_FILE = "memory_scenarios.py"
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,9 @@ class BaselineUpdate:
 
 
 def gate_settings(root: Path, options: GateOptions) -> Settings:
+    """The settings, with the command line's overrides; the layout checked against `root`."""
     settings = load_settings(root / "pyproject.toml")
+    check_tree(settings.layout, root)
     if options.processes is not None:
         settings = replace(settings, processes=options.processes)
     if options.min_effect is not None:
@@ -244,9 +248,10 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def baseline_file(root: Path) -> tuple[Path, str]:
+def baseline_file(root: Path, layout: Layout | None = None) -> tuple[Path, str]:
     """This environment's baseline file: (absolute path, path relative to the root)."""
-    relative = baseline_path(BASELINES_DIR, environment_key())
+    folder = Path((layout or Layout()).baselines)
+    relative = baseline_path(folder, environment_key())
     return root / relative, relative.as_posix()
 
 
@@ -287,17 +292,26 @@ def _run_options(settings: Settings, options: GateOptions) -> RunOptions:
 
 def measure_memory(side: Side, out: Path, progress: TextIO | None) -> dict[str, MemoryResult]:
     """Every memray scenario of the side's own scenarios file, one fresh process each."""
-    scenarios = side.benchmarks / SCENARIOS_FILE
+    scenarios = side.scenarios
     if not scenarios.is_file():
-        _say(progress, f"{PROGRESS_PREFIX} memory · {side.label}: no {SCENARIOS_FILE}")
+        _say(progress, f"{PROGRESS_PREFIX} memory · {side.label}: no {side.layout.scenarios}")
         return {}
-    names = memory_runs.list_scenarios(src_dir=side.src, scenarios_file=scenarios)
+    packages = side.packages or None
+    names = memory_runs.list_scenarios(
+        src_dir=side.sources, scenarios_file=scenarios, root=side.root, packages=packages
+    )
     _say(
         progress,
         f"{PROGRESS_PREFIX} memory · {side.label} ({side.revision}) · {len(names)} scenarios",
     )
     records = memory_runs.run_all(
-        names, src_dir=side.src, scenarios_file=scenarios, out_dir=out, progress=progress
+        names,
+        src_dir=side.sources,
+        scenarios_file=scenarios,
+        out_dir=out,
+        progress=progress,
+        root=side.root,
+        packages=packages,
     )
     return {
         record["scenario"]: load_memory(
@@ -353,14 +367,16 @@ def _memory_and_counts(
     return memory, counts
 
 
-def _require_benchmarks(benchmarks: Mapping[str, BenchmarkResult], keyword: str | None) -> None:
+def _require_benchmarks(
+    benchmarks: Mapping[str, BenchmarkResult], keyword: str | None, layout: Layout
+) -> None:
     if benchmarks:
         return
     if keyword:
         raise GateError(
             f"-k {keyword!r} selects no benchmark in the current code — check the expression"
         )
-    raise GateError("the current code has no benchmarks under tests/benchmarks — add some")
+    raise GateError(f"the current code has no benchmarks under {layout.benchmarks} — add some")
 
 
 def _measure_current_only(
@@ -372,10 +388,10 @@ def _measure_current_only(
 ) -> Results:
     runs = hooks.timing([side], run_options, run_dir / "timing")
     benchmarks = merge_side(side, runs[side.label])
-    _require_benchmarks(benchmarks, run_options.keyword)
+    _require_benchmarks(benchmarks, run_options.keyword, side.layout)
     memory, counts = _memory_and_counts([side], run_options, run_dir, hooks)
     return Results(
-        source=working_source(side.root),
+        source=working_source(side.root, side.layout.source),
         environment=environment,
         benchmarks=benchmarks,
         memory=memory[side.label],
@@ -410,7 +426,7 @@ def _measure_both(
         counts=counts[accepted.label],
     )
     cur = Results(
-        source=working_source(current.root),
+        source=working_source(current.root, current.layout.source),
         environment=environment,
         benchmarks=current_benchmarks,
         memory=memory[current.label],
@@ -467,7 +483,8 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
     root = options.root.resolve()
     settings = gate_settings(root, options)
     out = prepare_out(options.out)
-    path, relative = baseline_file(root)
+    layout = settings.layout
+    path, relative = baseline_file(root, layout)
     stored = read_baseline(path, expected_key=environment_key()) if path.exists() else None
 
     if options.ref is not None:
@@ -479,19 +496,23 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
     family = len(stored.results.benchmarks) if stored else 1
     _warn_processes(settings, family, hooks.progress)
 
-    environment = current_environment()
+    environment = current_environment(layout.fingerprint_packages)
     run_options = _run_options(settings, options)
     run_dir = _fresh_dir(root / RUNS_DIR / "perf")
-    current_side = Side("current", root, "working tree")
+    current_side = Side("current", root, "working tree", layout)
+    current_side = replace(current_side, packages=memory_runs.source_packages(current_side.sources))
     baseline_results: Results | None = None
     if accepted.found and accepted.commit:
         commit = accepted.commit
         with worktree(root, commit) as checkout:
-            accepted_side = Side("accepted", checkout.root, commit[:10])
+            # The current tree's layout on both sides (README "Configuring the layout").
+            accepted_side = Side(
+                "accepted", checkout.root, commit[:10], layout, current_side.packages
+            )
             baseline_results, current, comparison = _measure_both(
                 accepted_side,
                 current_side,
-                commit_source(root, commit),
+                commit_source(root, commit, layout.source),
                 settings,
                 run_options,
                 run_dir,
@@ -509,7 +530,8 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
     if current.source.dirty:
         _say(
             hooks.progress,
-            f"{PROGRESS_PREFIX} note: the current code has uncommitted changes in src/ — "
+            f"{PROGRESS_PREFIX} note: the current code has uncommitted changes in "
+            f"{', '.join(f'{path}/' for path in layout.source)} — "
             "measured as the files are on disk, not as any commit",
         )
     budgets = check_budgets(current, settings.budgets)
@@ -687,17 +709,18 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
     root = options.root.resolve()
     settings = gate_settings(root, options)
     out = prepare_out(options.out)
-    path, relative = baseline_file(root)
+    layout = settings.layout
+    path, relative = baseline_file(root, layout)
     previous, note = _previous(path)
     family = len(previous.results.benchmarks) if previous else 1
     _warn_processes(settings, family, hooks.progress)
 
-    side = Side("current", root, "working tree")
+    side = Side("current", root, "working tree", layout)
     measured = _measure_current_only(
         side,
         _run_options(settings, options),
         _fresh_dir(root / RUNS_DIR / "update-baseline"),
-        current_environment(),
+        current_environment(layout.fingerprint_packages),
         hooks,
     )
     kept: dict[str, BenchmarkResult] = {}

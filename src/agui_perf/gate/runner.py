@@ -7,9 +7,10 @@ charging it to whichever ran second (asv does the same). Every process is
 fresh, so import state, caches and allocator arenas never carry over from one sample to the
 next: one process gives one sample (its median per benchmark).
 
-Each side runs *its own* `tests/benchmarks` with *its own* `src/` first on PYTHONPATH, from
-its own root (`--rootdir`, cwd): the current tree's and the worktree's `tests` packages and
-conftests never meet in one process. Both use this interpreter and its installed packages.
+Each side runs *its own* benchmark suite with *its own* source folders first on PYTHONPATH,
+from its own root (`--rootdir`, cwd): the current tree's and the worktree's `tests` packages and
+conftests never meet in one process. Both use this interpreter and its installed packages, and
+both the current tree's layout (`gate.layout`: which folders those are).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from agui_perf.gate._cause import cause_line
 from agui_perf.gate._process import signal_group, stop_group
 from agui_perf.gate.calibration import calibrate_runs
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.layout import LAYOUT_TABLE, Layout, missing_in
 from agui_perf.gate.progress import PREFIX as PROGRESS_PREFIX
 from agui_perf.gate.progress import say
 from agui_perf.gate.results import (
@@ -62,6 +64,7 @@ __all__ = [
     "Launcher",
     "RunOptions",
     "Side",
+    "check_side",
     "format_duration",
     "job_env",
     "keyword_filter",
@@ -75,8 +78,8 @@ __all__ = [
 DEFAULT_OUT = Path(".perf") / "report"
 #: Raw per-process output of the last run (pytest-benchmark JSON and logs, memray records).
 RUNS_DIR = Path(".perf") / "runs"
-#: The benchmark suite of a tree, relative to its root.
-BENCHMARKS_DIR = Path("tests") / "benchmarks"
+#: The benchmark suite of a tree, relative to its root, with the default layout.
+BENCHMARKS_DIR = Path(Layout().benchmarks)
 #: Read by the benchmark suites to size their workloads (1.0: the suites' own default size).
 SCALE_ENV = "AGUI_PERF_SCALE"
 # The gate's defaults are chosen for `nox -s perf` to finish within 3 minutes (target 2) on a
@@ -116,24 +119,39 @@ _KEYWORD_HINT = (
     "fix the expression: benchmark names (or parts of them) joined with and, or, not and "
     "parentheses, e.g. -k 'encode and not sdk'"
 )
-_LIST_HINT = "pytest tests/benchmarks --collect-only -q -m 'not reference' lists them"
+
+
+def _list_hint(side: Side) -> str:
+    return f"pytest {side.layout.benchmarks} --collect-only -q -m 'not reference' lists them"
 
 
 @dataclass(frozen=True)
 class Side:
-    """One measured tree: `label` is "accepted" or "current", `revision` a short name for it."""
+    """One measured tree: `label` is "accepted" or "current", `revision` a short name for it.
+
+    `layout` is the current tree's on both sides (README "Configuring the layout").
+    """
 
     label: str
     root: Path
     revision: str
+    layout: Layout = field(default_factory=Layout)
+    #: The project's top-level modules, from the current tree's source folders: the memory
+    #: runs refuse a side that imports one from elsewhere (() : what the side's own folders hold).
+    packages: tuple[str, ...] = ()
 
     @property
-    def src(self) -> Path:
-        return self.root / "src"
+    def sources(self) -> tuple[Path, ...]:
+        """The folders put first on PYTHONPATH, in order."""
+        return tuple(self.root / path for path in self.layout.source)
 
     @property
     def benchmarks(self) -> Path:
-        return self.root / BENCHMARKS_DIR
+        return self.root / self.layout.benchmarks
+
+    @property
+    def scenarios(self) -> Path:
+        return self.root / self.layout.scenarios
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,7 @@ def pytest_command(side: Side, json_path: Path, options: RunOptions) -> tuple[st
 def job_env(
     side: Side, options: RunOptions, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """This environment with the side's `src/` first on PYTHONPATH and the gate's scale.
+    """This environment with the side's source folders first on PYTHONPATH and the gate's scale.
 
     The installed (editable) agui_perf comes after PYTHONPATH on sys.path, so the side's own
     package wins; child servers the benchmarks start inherit the same PYTHONPATH.
@@ -219,7 +237,7 @@ def job_env(
     env = dict(os.environ if base is None else base)
     previous = env.get("PYTHONPATH")
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(side.src), *([previous] if previous else []), str(PLUGIN_DIR)]
+        [*map(str, side.sources), *([previous] if previous else []), str(PLUGIN_DIR)]
     )
     env[SCALE_ENV] = f"{options.scale:g}"
     env["PYTHONUNBUFFERED"] = "1"
@@ -368,11 +386,25 @@ def _nothing_selected(
     if keyword:
         return GateError(
             f"-k {keyword!r} selects no benchmark in {where} ({counts}) — check the names; "
-            f"{_LIST_HINT}"
+            f"{_list_hint(sides[0])}"
         )
     return GateError(
-        f"no benchmark to run under {BENCHMARKS_DIR.as_posix()} in {where} ({counts}) — add "
+        f"no benchmark to run under {sides[0].layout.benchmarks} in {where} ({counts}) — add "
         "some (benchmarks marked reference are never timed by the gate)"
+    )
+
+
+def check_side(side: Side) -> None:
+    """A GateError when the side lacks a folder of the layout: its benchmarks, or a source
+    folder (without it the installed package would be measured in its place)."""
+    missing = missing_in(side.layout, side.root)
+    if missing is None:
+        return
+    key = "benchmarks" if missing == side.layout.benchmarks else "source"
+    raise GateError(
+        f"the {side.label} code ({side.revision}) has no {missing} folder (the current tree's "
+        f"{LAYOUT_TABLE}.{key}, which both sides use) — nothing to measure there; pass --ref "
+        "with a commit that has it"
     )
 
 
@@ -430,11 +462,7 @@ def run_interleaved(
     if options.processes < 1:
         raise GateError(f"--processes must be at least 1, got {options.processes}")
     for side in sides:
-        if not side.benchmarks.is_dir():
-            raise GateError(
-                f"the {side.label} code ({side.revision}) has no {BENCHMARKS_DIR.as_posix()} "
-                "folder — nothing to measure there; pass --ref with a later commit"
-            )
+        check_side(side)
     runs: dict[str, list[ProcessRun]] = {side.label: [] for side in sides}
     eta = _Eta(sides, options.processes)
     active = list(sides)

@@ -23,7 +23,7 @@ from agui_perf.gate.results import Source
 from agui_perf.gate.verdict import AcceptedState
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 __all__ = [
     "GIT_TIMEOUT",
@@ -44,6 +44,8 @@ __all__ = [
 
 #: Where accepted commits are checked out, relative to the project root (git-ignored `.perf/`).
 WORKTREES = Path(".perf") / "worktrees"
+#: The source folders with the default layout (`[tool.agui_perf.layout].source`).
+_SOURCES = ("src",)
 GIT_TIMEOUT = 120.0
 SHALLOW_HINT = (
     "fetch the full history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"
@@ -237,22 +239,28 @@ def resolve_ref(root: Path, ref: str, baseline: str) -> AcceptedState:
     return _describe(repo, done.stdout.strip(), baseline, None)
 
 
-def _tree_hash(repo: Repository, commit: str) -> str:
-    path = f"{repo.prefix}/src" if repo.prefix else "src"
-    done = _run_git(repo.root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}")
-    return done.stdout.strip() if done.returncode == 0 else ""
+def _tree_hash(repo: Repository, commit: str, sources: Sequence[str]) -> str:
+    """The git tree hash of the source folder; of several, their hashes joined by "+"."""
+    hashes = []
+    for source in sources:
+        path = f"{repo.prefix}/{source}" if repo.prefix else source
+        done = _run_git(repo.root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}")
+        hashes.append(done.stdout.strip() if done.returncode == 0 else "")
+    return "+".join(hashes) if any(hashes) else ""
 
 
-def commit_source(root: Path, commit: str) -> Source:
-    """The source record of a committed state: its hash and the tree hash of its `src/`."""
+def commit_source(root: Path, commit: str, sources: Sequence[str] = _SOURCES) -> Source:
+    """The source record of a committed state: its hash and the tree hash of its source
+    folders (`[tool.agui_perf.layout].source`, `src/` by default)."""
     repo = open_repository(root)
     if isinstance(repo, str):
         return Source(commit="", tree_hash="", dirty=False)
-    return Source(commit=commit, tree_hash=_tree_hash(repo, commit), dirty=False)
+    return Source(commit=commit, tree_hash=_tree_hash(repo, commit, sources), dirty=False)
 
 
-def working_source(root: Path) -> Source:
-    """The current code: HEAD, the tree hash of its `src/`, and whether `src/` has changes.
+def working_source(root: Path, sources: Sequence[str] = _SOURCES) -> Source:
+    """The current code: HEAD, the tree hash of its source folders (`src/` by default), and
+    whether they have changes.
 
     Outside git (or before the first commit) the hashes are empty; the code is still measured.
     """
@@ -263,8 +271,10 @@ def working_source(root: Path) -> Source:
     if head.returncode != 0:
         return Source(commit="", tree_hash="", dirty=True)
     commit = head.stdout.strip()
-    status = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", "src")
-    return Source(commit=commit, tree_hash=_tree_hash(repo, commit), dirty=bool(status.strip()))
+    status = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *sources)
+    return Source(
+        commit=commit, tree_hash=_tree_hash(repo, commit, sources), dirty=bool(status.strip())
+    )
 
 
 def _registered(repo: Repository) -> dict[Path, str]:
