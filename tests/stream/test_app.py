@@ -32,6 +32,9 @@ from tests._server import running_server
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
     from agui_perf.stream.types import Event
 
 #: Generous: only reached when something is broken.
@@ -269,6 +272,46 @@ def test_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
 
 def test_get_on_agent_is_405(client: httpx.Client) -> None:
     assert client.get("/agent").status_code == 405
+
+
+# --- the route to /agent ----------------------------------------------------------------
+
+
+async def _post_in_process(app: Starlette, *, root_path: str = "") -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        return await client.post(f"{root_path}/agent", json=RUN_INPUT)
+
+
+def test_added_middleware_sees_agent_requests() -> None:
+    # The app hands POST /agent straight to its endpoint, past Starlette's stack; with
+    # middleware added, requests must go through the stack again, or it would be skipped.
+    seen: list[str] = []
+
+    class Spy:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = create_app()
+    app.add_middleware(Spy)
+    response = asyncio.run(_post_in_process(app))
+    assert response.status_code == 200
+    assert response.content == encode_many(
+        iter_account_analysis("thread-1", "run-1", WorkflowParams())
+    )
+    assert seen == ["/agent"]
+
+
+def test_agent_route_under_a_root_path() -> None:
+    response = asyncio.run(_post_in_process(create_app(), root_path="/api"))
+    assert response.status_code == 200
+    assert response.content == encode_many(
+        iter_account_analysis("thread-1", "run-1", WorkflowParams())
+    )
 
 
 # --- parsing and construction without HTTP ---------------------------------------------
