@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ from agui_perf.stream.app import (
     create_app,
     parse_run_request,
 )
+from agui_perf.stream.collector import SERVING_THRESHOLDS
 from agui_perf.stream.encoder import HEARTBEAT, encode_many
 from agui_perf.stream.response import AGENT_ERROR
 from agui_perf.stream.workflows import (
@@ -27,7 +30,7 @@ from agui_perf.stream.workflows import (
     WorkflowParams,
     iter_account_analysis,
 )
-from tests._server import running_server
+from tests._server import running_server, subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -381,3 +384,28 @@ def test_app_from_env_refuses_a_body_timeout_that_is_not_positive(
     monkeypatch.setenv(BODY_TIMEOUT_ENV, "0")
     with pytest.raises(ValueError, match="body_timeout must be a positive number of seconds"):
         app_from_env()
+
+
+def test_the_serving_factory_freezes_start_up_and_raises_the_gc_thresholds() -> None:
+    # In a child process: freezing and the thresholds are process-wide, and this one is
+    # pytest's.
+    probe = (
+        "import gc, json\n"
+        "from agui_perf.stream.app import app_from_env\n"
+        "before = gc.get_threshold()\n"
+        "app_from_env()\n"
+        "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    before, after, frozen = orjson.loads(done.stdout)
+    assert before == [700, 10, 10]
+    assert tuple(after) == SERVING_THRESHOLDS
+    # Everything imported by then (Starlette, orjson, the app's modules): thousands.
+    assert frozen > 5_000

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from agui_perf.stream.collector import tune_for_serving
 from agui_perf.stream.response import EventStreamResponse
 from agui_perf.stream.workflows import DEFAULT_WORKFLOW, WORKFLOWS, WorkflowParams
 
@@ -184,11 +185,17 @@ class _RawEndpoint:
 
 
 def app_from_env() -> Starlette:
-    """`create_app` configured from the environment: the factory `agui-perf serve` runs."""
-    return create_app(
+    """`create_app` configured from the environment: the factory `agui-perf serve` runs.
+
+    It also sets the serving process's garbage collector (`collector.tune_for_serving`):
+    this runs once per worker process, after the imports, before the first request.
+    """
+    app = create_app(
         heartbeat=_seconds_from_env(HEARTBEAT_ENV, _DEFAULT_HEARTBEAT_S),
         body_timeout=_seconds_from_env(BODY_TIMEOUT_ENV, _DEFAULT_BODY_TIMEOUT_S),
     )
+    tune_for_serving()
+    return app
 
 
 def _seconds_from_env(name: str, default: float) -> float:
