@@ -5,7 +5,9 @@ objects it looks at. Measured with 1,000 streams open (account-analysis runs, pa
 client reopening each as it ends; one uvicorn worker, ~110,000 tracked objects at the peak):
 with the default settings (700, 10, 10) a full collection ran every few seconds and took up to
 63 ms of CPU; with these settings none ran during the load, and the young collections took
-at most ~8 ms, ~70 ms of CPU in all instead of ~890 ms.
+at most ~10 ms, ~80 ms of CPU in all instead of ~890 ms. (Wall times were two to three times
+the CPU times: the host's two cores were shared with other work.) A full collection still
+comes eventually, and at that size still takes tens of milliseconds: rarely, not never.
 
 - `gc.freeze()` once the app is built: the ~25,000 objects of start-up (modules, classes,
   functions) are never garbage, and frozen they are no longer traversed by any collection.
