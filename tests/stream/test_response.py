@@ -422,7 +422,7 @@ async def test_a_waiting_stream_holds_neither_the_sent_events_nor_their_bytes() 
         gone.set()
 
 
-async def test_an_agent_the_producer_closes_after_an_unencodable_event_finishes_its_cleanup() -> None:
+async def test_an_agent_closed_after_an_unencodable_event_finishes_its_cleanup() -> None:
     cleaned_up = anyio.Event()
 
     async def agent() -> AsyncIterator[Event]:
