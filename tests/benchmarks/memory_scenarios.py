@@ -41,10 +41,13 @@ if TYPE_CHECKING:
 
     from agui_perf.stream.types import Event
 
-__all__ = ["CONCURRENT_STREAMS", "SCENARIOS", "SEQUENTIAL_STREAMS"]
+__all__ = ["CONCURRENT_STREAMS", "MANY_CONCURRENT_STREAMS", "SCENARIOS", "SEQUENTIAL_STREAMS"]
 
 SEQUENTIAL_STREAMS = 100
 CONCURRENT_STREAMS = 100
+#: Enough streams that what each one holds dominates the peak (the fixed share, a batch being
+#: encoded, is a few percent of it): the gate's guard against a heavier stream.
+MANY_CONCURRENT_STREAMS = 1000
 
 #: Pinned here rather than taken from `WorkflowParams()` so that a changed default shows up as
 #: a change to this file, in the same diff as the memory it moves.
@@ -55,6 +58,10 @@ _PARAMS: dict[str, Any] = {"text_chunks": 40, "chunk_size": 24, "tool_calls": 3,
 _HEARTBEAT_S = 3600.0
 
 _HELD = "held_account_analysis"
+_HELD_REPLAY = "held_replayed_account_analysis"
+#: What the account-analysis agent does to share the loop (`workflows._YIELD_EVERY`): the
+#: replaying agent pauses at the same points, so its streams batch the same way.
+_YIELD_EVERY = 64
 
 
 class _Hold:
@@ -88,7 +95,7 @@ async def _held_account_analysis(
     async for event in WORKFLOWS["account_analysis"](thread_id, run_id, params):
         if index == half:
             if _hold is None:
-                raise RuntimeError(f"{_HELD} runs only inside concurrent_streams_100")
+                raise RuntimeError(f"{_HELD} runs only inside a concurrent_streams scenario")
             await _hold.arrive()
         index += 1
         yield event
@@ -98,9 +105,36 @@ async def _held_account_analysis(
         raise RuntimeError(f"the workflow yielded {index} events, expected more than {half}")
 
 
+async def _held_replay(thread_id: str, run_id: str, params: WorkflowParams) -> AsyncIterator[Event]:
+    """One account-analysis run's events, replayed as fresh dicts, paused half-way like `_HELD`.
+
+    The events are generated once per process (the warm-up) and every stream yields shallow
+    copies of them: each queued event still costs a dict of its own, but the generation does
+    not run per stream. Generating them (random draws, string building) is 80 % of the
+    allocations of an account-analysis stream; here the count is mostly the core's, so a
+    change to what the core allocates per stream is a large share of it, and the capture
+    of a thousand streams stays quick to read.
+    """
+    events = _run_events(params)
+    half = len(events) // 2
+    for index, event in enumerate(events):
+        if index == half:
+            if _hold is None:
+                raise RuntimeError(f"{_HELD_REPLAY} runs only inside a concurrent_streams scenario")
+            await _hold.arrive()
+        elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
+            await asyncio.sleep(0)
+        yield dict(event)
+
+
 @functools.cache
 def _event_count(params: WorkflowParams) -> int:
     return sum(1 for _ in iter_account_analysis("t", "r", params))
+
+
+@functools.cache
+def _run_events(params: WorkflowParams) -> tuple[Event, ...]:
+    return tuple(iter_account_analysis("thread-replayed", "run-replayed", params))
 
 
 @functools.cache
@@ -108,18 +142,25 @@ def _app() -> ASGIApp:
     # One app for every stream and both calls (warm-up, tracked): Starlette builds its
     # middleware stack on the first request, and the scenarios measure streams, not app setup.
     # Anything the app keeps per stream still shows, as leaked bytes.
-    workflows: dict[str, WorkflowFactory] = {**WORKFLOWS, _HELD: _held_account_analysis}
+    workflows: dict[str, WorkflowFactory] = {
+        **WORKFLOWS,
+        _HELD: _held_account_analysis,
+        _HELD_REPLAY: _held_replay,
+    }
     app: ASGIApp = create_app(workflows=workflows, heartbeat=_HEARTBEAT_S)
     return app
 
 
-def _body(index: int, workflow: str) -> bytes:
+@functools.cache
+def _body_template(workflow: str) -> bytes:
     # The standard library, not orjson: orjson allocates a 4 KiB buffer per document, and a
     # client's buffers held for every open stream would blur the server's memory per stream.
+    # Encoded once with a placeholder for the stream's number: encoding it per stream was
+    # fifty allocations of harness per stream in the counts.
     return json.dumps(
         {
-            "threadId": f"thread-{index}",
-            "runId": f"run-{index}",
+            "threadId": "thread-%d",
+            "runId": "run-%d",
             "state": {},
             "messages": [],
             "tools": [],
@@ -128,6 +169,10 @@ def _body(index: int, workflow: str) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+def _body(index: int, workflow: str) -> bytes:
+    return _body_template(workflow) % (index, index)
 
 
 async def _stream(index: int, workflow: str = "account_analysis") -> None:
@@ -153,10 +198,12 @@ async def _stream(index: int, workflow: str = "account_analysis") -> None:
         "server": ("127.0.0.1", 8000),
         "state": {},
     }
-    response_done = asyncio.Event()
+    # A future rather than an asyncio.Event (which allocates a deque): the harness's own
+    # memory per stream is part of the peak too, so it is kept small.
+    response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     request_sent = False
     status = 0
-    last_chunk = b""
+    finished = False
 
     async def receive() -> Message:
         nonlocal request_sent
@@ -164,26 +211,28 @@ async def _stream(index: int, workflow: str = "account_analysis") -> None:
             request_sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         # A client that stays until the response ends, then goes away (what a browser does).
-        await response_done.wait()
+        await response_done
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
-        nonlocal status, last_chunk
+        nonlocal status, finished
         if message["type"] == "http.response.start":
             status = message["status"]
         elif message["type"] == "http.response.body":
-            # Only the last chunk is kept: a client that stored the stream would put its own
-            # memory into the numbers.
+            # Nothing of a chunk is kept, only whether it holds the run's end: a client that
+            # kept even the last chunk would hold every open stream's latest batch, and its
+            # memory would count as the server's.
             if message.get("body"):
-                last_chunk = message["body"]
-            if not message.get("more_body", False):
-                response_done.set()
+                finished = b'"type":"RUN_FINISHED"' in message["body"]
+            if not message.get("more_body", False) and not response_done.done():
+                response_done.set_result(None)
 
     await _app()(scope, receive, send)
-    if status != 200 or b'"type":"RUN_FINISHED"' not in last_chunk:
+    if status != 200 or not finished:
         raise RuntimeError(
-            f"stream {index} ({workflow}) ended with status {status} and last chunk "
-            f"{last_chunk[-200:]!r}; expected 200 and RUN_FINISHED"
+            f"stream {index} ({workflow}) ended with status {status}"
+            f"{'' if finished else ' and without RUN_FINISHED in its last chunk'}; "
+            "expected 200 and a last chunk ending the run"
         )
 
 
@@ -202,24 +251,38 @@ def sequential_streams_100() -> None:
     asyncio.run(main())
 
 
-def concurrent_streams_100() -> None:
-    """100 streams open at once (held at a barrier half-way): the peak is memory per stream."""
+def _concurrent_streams(streams: int, workflow: str = _HELD) -> None:
+    """`streams` streams open at once, held at a barrier half-way."""
     global _hold
 
     async def main() -> None:
         async with asyncio.TaskGroup() as group:
-            for index in range(CONCURRENT_STREAMS):
-                group.create_task(_stream(index, _HELD))
+            for index in range(streams):
+                group.create_task(_stream(index, workflow))
 
-    _hold = _Hold(CONCURRENT_STREAMS)
+    _hold = _Hold(streams)
     try:
         asyncio.run(main())
     finally:
         _hold = None
 
 
+def concurrent_streams_100() -> None:
+    """100 streams open at once (held at a barrier half-way): the peak is memory per stream."""
+    _concurrent_streams(CONCURRENT_STREAMS)
+
+
+def concurrent_streams_1000() -> None:
+    """1,000 streams open at once: peak and allocations grow with what one open stream costs.
+
+    The agent replays one run's events (`_held_replay`), so that the numbers are the core's.
+    """
+    _concurrent_streams(MANY_CONCURRENT_STREAMS, _HELD_REPLAY)
+
+
 SCENARIOS: dict[str, Callable[[], None]] = {
     "workflow_run": workflow_run,
     "sequential_streams_100": sequential_streams_100,
     "concurrent_streams_100": concurrent_streams_100,
+    "concurrent_streams_1000": concurrent_streams_1000,
 }

@@ -1,7 +1,9 @@
 """Encoding throughput: our builders and encoder against the official SDK, same events.
 
 The realistic mix is one account-analysis run (default parameters). Each benchmark in a
-group does the same work, so pytest-benchmark's relative column is the speed-up.
+group does the same work, so pytest-benchmark's relative column is the speed-up. The
+`raw-orjson` row is the limit: orjson's dumps of the same dicts joined into the same frames,
+with none of the encoder's checks, so `ours-encode` against it is the price of those.
 `extra_info["events_per_s"]` is events per second at the median round.
 
 Run: `.venv/bin/python -m pytest tests/benchmarks/test_encoder_bench.py --benchmark-only`
@@ -13,6 +15,7 @@ import inspect
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 import pytest
 from ag_ui.core import events as sdk
 from ag_ui.encoder import EventEncoder
@@ -92,6 +95,13 @@ def ours_build_and_encode_run() -> bytes:
     return encode_many([build(*args, **kwargs) for build, args, kwargs in RUN_CALLS])
 
 
+def raw_orjson_run() -> bytes:
+    # The least any encoder built on orjson can do for these bytes: one dumps per event, one
+    # join. What `encode_many` adds is the null search and the error paths.
+    dumps = orjson.dumps
+    return b"data: " + b"\n\ndata: ".join([dumps(event) for event in RUN]) + b"\n\n"
+
+
 def sdk_construct_and_encode_run() -> bytes:
     encode_sdk = SDK_ENCODER.encode
     return b"".join([encode_sdk(cls(**kwargs)).encode() for cls, kwargs in RUN_SDK_CALLS])
@@ -125,14 +135,18 @@ RUN_IMPLEMENTATIONS: Final = {
     "ours-build+encode": ours_build_and_encode_run,
     "sdk-construct+encode": sdk_construct_and_encode_run,
     "sdk-encode-prebuilt": sdk_encode_prebuilt_run,
+    "raw-orjson": raw_orjson_run,
 }
 
 
 def _impl_params(names: list[str]) -> list[ParameterSet]:
-    """The SDK variants carry the `reference` marker: measured for the ratio, not guarded by the
-    gate (it deselects them with `-m "not reference"`)."""
+    """The SDK variants and the raw-orjson limit carry the `reference` marker: measured for the
+    ratio, not guarded by the gate (it deselects them with `-m "not reference"`)."""
     return [
-        pytest.param(name, marks=[pytest.mark.reference] if name.startswith("sdk") else [])
+        pytest.param(
+            name,
+            marks=[pytest.mark.reference] if name.startswith(("sdk", "raw")) else [],
+        )
         for name in names
     ]
 

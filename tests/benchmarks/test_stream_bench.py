@@ -1,4 +1,8 @@
-"""One SSE stream over loopback HTTP: our app against the reference server (same workload).
+"""One SSE stream over loopback HTTP: our app against the reference and the limit server.
+
+The reference server is built the way the AG-UI docs show; the limit server
+(`limit_server`) writes the same frames, encoded beforehand, from a bare ASGI app: what is
+left of a server's cost per event when the streaming core costs nothing. Same workload.
 
 Each server runs under uvicorn (one worker) in its own child process, so the client below
 does not share a GIL with it; with two cores or more client and server run on one each
@@ -56,6 +60,7 @@ BODY: Final = orjson.dumps(
 SERVERS: Final = {
     "ours": ("agui_perf.stream.app:create_app", True),
     "reference": ("tests.benchmarks.reference_server:app", False),
+    "limit": ("tests.benchmarks.limit_server:app", False),
 }
 TIMEOUT: Final = 120.0
 
@@ -69,12 +74,12 @@ async def _count_events() -> int:
 EXPECTED_FRAMES: Final = asyncio.run(_count_events())
 
 
-# The reference server is measured for the ratio, not guarded: the gate deselects it
-# (`-m "not reference"`) so its A/B processes spend their time on our code.
+# The reference and limit servers are measured for the ratios, not guarded: the gate
+# deselects them (`-m "not reference"`) so its A/B processes spend their time on our code.
 @pytest.fixture(
     scope="module",
     params=[
-        pytest.param(name, marks=[pytest.mark.reference] if name == "reference" else [])
+        pytest.param(name, marks=[pytest.mark.reference] if name != "ours" else [])
         for name in sorted(SERVERS)
     ],
 )
@@ -135,11 +140,12 @@ def test_stream_events_per_second(
     benchmark.extra_info.update(cpu.extra_info(rounds, EXPECTED_FRAMES))
 
 
-def test_ours_and_the_reference_send_the_same_bytes() -> None:
+def test_ours_the_reference_and_the_limit_send_the_same_bytes() -> None:
     bodies = {}
     with httpx.Client(timeout=TIMEOUT) as client:
         for name, (target, factory) in SERVERS.items():
             with running_server_process(target, factory=factory) as url:
                 bodies[name] = stream_once(client, url)
     assert bodies["ours"] == bodies["reference"]
+    assert bodies["ours"] == bodies["limit"]
     assert bodies["ours"].count(b"\n\n") == EXPECTED_FRAMES

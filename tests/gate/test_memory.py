@@ -312,7 +312,14 @@ def test_run_all_reports_progress(tree: Path, tmp_path: Path) -> None:
 
 def test_list_scenarios_reads_the_registry() -> None:
     names = list_scenarios(src_dir=SRC, scenarios_file=SCENARIOS)
-    assert names == sorted(["workflow_run", "sequential_streams_100", "concurrent_streams_100"])
+    assert names == sorted(
+        [
+            "workflow_run",
+            "sequential_streams_100",
+            "concurrent_streams_100",
+            "concurrent_streams_1000",
+        ]
+    )
 
 
 @pytest.mark.parametrize(

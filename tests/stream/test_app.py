@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ from agui_perf.stream.app import (
     create_app,
     parse_run_request,
 )
+from agui_perf.stream.collector import SERVING_THRESHOLDS
 from agui_perf.stream.encoder import HEARTBEAT, encode_many
 from agui_perf.stream.response import AGENT_ERROR
 from agui_perf.stream.workflows import (
@@ -27,10 +30,13 @@ from agui_perf.stream.workflows import (
     WorkflowParams,
     iter_account_analysis,
 )
-from tests._server import running_server
+from tests._server import running_server, subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from agui_perf.stream.types import Event
 
@@ -271,6 +277,46 @@ def test_get_on_agent_is_405(client: httpx.Client) -> None:
     assert client.get("/agent").status_code == 405
 
 
+# --- the route to /agent ----------------------------------------------------------------
+
+
+async def _post_in_process(app: Starlette, *, root_path: str = "") -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        return await client.post(f"{root_path}/agent", json=RUN_INPUT)
+
+
+def test_added_middleware_sees_agent_requests() -> None:
+    # The app hands POST /agent straight to its endpoint, past Starlette's stack; with
+    # middleware added, requests must go through the stack again, or it would be skipped.
+    seen: list[str] = []
+
+    class Spy:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = create_app()
+    app.add_middleware(Spy)
+    response = asyncio.run(_post_in_process(app))
+    assert response.status_code == 200
+    assert response.content == encode_many(
+        iter_account_analysis("thread-1", "run-1", WorkflowParams())
+    )
+    assert seen == ["/agent"]
+
+
+def test_agent_route_under_a_root_path() -> None:
+    response = asyncio.run(_post_in_process(create_app(), root_path="/api"))
+    assert response.status_code == 200
+    assert response.content == encode_many(
+        iter_account_analysis("thread-1", "run-1", WorkflowParams())
+    )
+
+
 # --- parsing and construction without HTTP ---------------------------------------------
 
 
@@ -338,3 +384,28 @@ def test_app_from_env_refuses_a_body_timeout_that_is_not_positive(
     monkeypatch.setenv(BODY_TIMEOUT_ENV, "0")
     with pytest.raises(ValueError, match="body_timeout must be a positive number of seconds"):
         app_from_env()
+
+
+def test_the_serving_factory_freezes_start_up_and_raises_the_gc_thresholds() -> None:
+    # In a child process: freezing and the thresholds are process-wide, and this one is
+    # pytest's.
+    probe = (
+        "import gc, json\n"
+        "from agui_perf.stream.app import app_from_env\n"
+        "before = gc.get_threshold()\n"
+        "app_from_env()\n"
+        "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    before, after, frozen = orjson.loads(done.stdout)
+    assert before == [700, 10, 10]
+    assert tuple(after) == SERVING_THRESHOLDS
+    # Everything imported by then (Starlette, orjson, the app's modules): thousands.
+    assert frozen > 5_000

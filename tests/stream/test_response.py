@@ -6,6 +6,9 @@ or on `anyio.wait_all_tasks_blocked()`.
 
 from __future__ import annotations
 
+import gc
+import sys
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -336,3 +339,122 @@ async def test_send_timeout_gives_up_on_a_client_that_stopped_reading() -> None:
 async def test_bad_settings_are_refused_by_name(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EventStreamResponse(agent_of(RUN), **kwargs)
+
+
+class Tracked(dict[str, Any]):
+    """An event that can be watched by weak reference (a plain dict cannot)."""
+
+
+def content(i: int) -> Tracked:
+    return Tracked(ev.text_message_content("m", f"chunk {i}"))
+
+
+async def test_events_queued_for_a_blocked_client_are_held_as_bytes() -> None:
+    alive: list[weakref.ref[Tracked]] = []
+    queued = anyio.Event()
+    unblock = anyio.Event()
+    gone = anyio.Event()
+
+    async def agent() -> AsyncIterator[Event]:
+        yield RUN[0]
+        for i in range(100):
+            event = content(i)
+            alive.append(weakref.ref(event))
+            yield event
+            del event  # the generator itself keeps nothing
+        queued.set()
+        await anyio.sleep_forever()
+
+    async def stuck(body: bytes) -> None:
+        await unblock.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(
+            run,
+            EventStreamResponse(agent(), max_queue=256),
+            Recorder(stuck),
+            disconnect_when(gone),
+        )
+        with anyio.fail_after(TIMEOUT):
+            await queued.wait()
+        gc.collect()
+        # The send is blocked on the first event; the 100 after it are queued. All but the
+        # last few (not yet packed) are bytes already, their dicts let go.
+        still_alive = sum(ref() is not None for ref in alive)
+        assert still_alive < 100 // 4, f"{still_alive} of 100 queued events still held as dicts"
+        gone.set()
+
+
+async def test_a_waiting_stream_holds_neither_the_sent_events_nor_their_bytes() -> None:
+    alive: list[weakref.ref[Tracked]] = []
+    sent_all = anyio.Event()
+    gone = anyio.Event()
+
+    async def agent() -> AsyncIterator[Event]:
+        for i in range(40):
+            event = content(i)
+            alive.append(weakref.ref(event))
+            yield event
+            del event
+        await anyio.sleep_forever()
+
+    async def on_body(body: bytes) -> None:
+        if b"".join(sent.bodies).count(b"\n\n") == 40:
+            sent_all.set()
+
+    sent = Recorder(on_body)
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, EventStreamResponse(agent()), sent, disconnect_when(gone))
+        with anyio.fail_after(TIMEOUT):
+            await sent_all.wait()
+            # The sender is now waiting for the agent's next event.
+            await anyio.wait_all_tasks_blocked()
+        bodies = sent.bodies
+        sent.messages.clear()  # the recorder's own references
+        gc.collect()
+        # Only the last event is still referenced (the producer keeps it to tell whether an
+        # agent that raises had reported its own RUN_ERROR).
+        assert [ref for ref in alive if ref() is not None] == alive[-1:]
+        # Nothing but `bodies` refers to a body that was sent: each has as many references as
+        # a fresh copy held the same way.
+        copies = [bytes(bytearray(body)) for body in bodies]
+        assert [sys.getrefcount(b) for b in bodies] == [sys.getrefcount(c) for c in copies]
+        gone.set()
+
+
+async def test_an_agent_closed_after_an_unencodable_event_finishes_its_cleanup() -> None:
+    cleaned_up = anyio.Event()
+
+    async def agent() -> AsyncIterator[Event]:
+        try:
+            yield RUN[0]
+            # Without a pause, so the producer encodes them itself (the bad one is the
+            # sixteenth: the first group it packs), then closes the agent.
+            for i in range(14):
+                yield content(i)
+            yield ev.custom("weird", {1, 2})
+            yield RUN[-1]
+        finally:
+            # Cleanup that takes a few turns of the loop, as closing a client would.
+            for _ in range(5):
+                await anyio.sleep(0)
+            cleaned_up.set()
+
+    sent = await run(EventStreamResponse(agent()))
+    received = frames(b"".join(sent.bodies))
+    assert received[-1]["type"] == "RUN_ERROR"
+    assert received[-1]["code"] == ENCODE_ERROR
+    assert len(received) == 16
+    assert sent.complete
+    assert cleaned_up.is_set()
+
+
+@pytest.mark.parametrize("max_queue", [1, 15, 16, 17, 21, 40])
+async def test_the_queue_bound_holds_whatever_it_is(max_queue: int) -> None:
+    # The agent never pauses, so every body is as full as the bound lets the channel get;
+    # events are encoded in groups of 16, which must never carry it past the bound.
+    run_events = [RUN[0], *(content(i) for i in range(100)), RUN[-1]]
+    sent = await run(EventStreamResponse(agent_of(run_events), max_queue=max_queue))
+    assert b"".join(sent.bodies) == encode_many(run_events)
+    sizes = [len(frames(body)) for body in sent.bodies]
+    assert max(sizes) == max_queue

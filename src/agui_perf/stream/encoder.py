@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 import uuid
 from typing import TYPE_CHECKING, Final
 
@@ -40,7 +39,7 @@ _SUFFIX: Final = b"\n\n"
 _BETWEEN: Final = b"\n\ndata: "
 # orjson rejects containers nested deeper than this (counting the event itself as 1).
 _MAX_DEPTH: Final = 254
-_has_null: Final = re.compile(b"null").search
+_NULL: Final = b"null"
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
 
@@ -72,12 +71,14 @@ def encode(event: Event) -> bytes:
     # orjson writes NaN and ±Infinity as ``null`` without complaint (so would pydantic).
     # Finding them must not slow the common case. Measured here (2 cores, noisy, minima):
     # walking the values in Python looking for floats costs ~31 µs per account-analysis
-    # run (75 events, 7.4 KB), twice orjson's ~16 µs; searching the output for b"null"
-    # costs ~2.6 µs per run and ~90 ns per small event with a compiled regex (the
-    # ``in`` operator: ~4.1 µs and ~180 ns). Nulls are rare on this wire, since absent
-    # optionals are left out, so: search, and only on a hit (a real null, a NaN, or the
-    # text "null") walk the event to tell them apart.
-    if _has_null(body):
+    # run (75 events, 7.4 KB), twice orjson's ~16 µs; searching the output for b"null" is
+    # far cheaper. Nulls are rare on this wire, since absent optionals are left out, so:
+    # search, and only on a hit (a real null, a NaN, or the text "null") walk the event to
+    # tell them apart. The search is ``bytes.find``: as fast as a compiled regex in wall
+    # time, and half its instructions over a run's 7.4 KB (callgrind: ~21,000 against
+    # ~45,000, where orjson's own work is ~170,000); the ``in`` operator takes as many
+    # instructions on a run and half as many again on one small event.
+    if body.find(_NULL) >= 0:
         _check(event)
     return _PREFIX + body + _SUFFIX
 
@@ -100,9 +101,9 @@ def encode_many(events: Iterable[Event]) -> bytes:
     frames = _PREFIX + _BETWEEN.join(bodies) + _SUFFIX
     # One search over the whole batch (see ``encode``); no "null" can span two bodies:
     # the separator between them contains none of its letters.
-    if _has_null(frames):
+    if frames.find(_NULL) >= 0:
         for index, body in enumerate(bodies):
-            if _has_null(body):
+            if body.find(_NULL) >= 0:
                 _check(batch[index], index)
     return frames
 

@@ -54,7 +54,7 @@ _FLOAT_RANGES: Final[Mapping[str, tuple[float, float]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkflowParams:
     """What a workflow streams. Validated on construction (``ValueError`` naming the field).
 
@@ -73,8 +73,9 @@ class WorkflowParams:
     stamp: Stamp = "off"
 
     def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            _check(name, value)
+        # Slots, not a __dict__: every open stream's agent holds its parameters.
+        for field in fields(self):
+            _check(field.name, getattr(self, field.name))
 
     @classmethod
     def from_mapping(cls, obj: object) -> WorkflowParams:
