@@ -25,7 +25,7 @@ from agui_perf.stream.events import run_error
 from agui_perf.stream.verify import ProtocolError, Verifier
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
 
     from starlette.background import BackgroundTask
     from starlette.types import Receive, Scope, Send
@@ -264,39 +264,25 @@ class EventStreamResponse(Response):
         # raised had already reported its own RUN_ERROR.
         event: Event | None = None
         final: Event | None = None
+        # Strict mode checks each event on its way in, in a generator of its own, so the loop
+        # below (the hot path) is the same in both modes.
+        events = _verified(agent) if self.strict else agent
         try:
             try:
-                if self.strict:
-                    verifier = Verifier()
-                    async for event in agent:
-                        verifier.feed(event)
-                        channel.pending.append(event)
-                        if channel.waiter is not None:
-                            channel.wake()
-                        if len(channel.pending) >= pack_at:
-                            channel.pack()
-                            if channel.ended:  # an unencodable event ended the run
-                                break
-                            if channel.count >= limit:
-                                await channel.wait_for_room()
-                            pack_at = min(_PACK_EVERY, limit - channel.count)
-                    else:
-                        verifier.finish()
-                else:
-                    # The hot loop: an append and two cheap checks per event. No local holds
-                    # `channel.pending`: the sender swaps it, and the old list (the events
-                    # it just took) must not stay alive in this frame while the agent works.
-                    async for event in agent:
-                        channel.pending.append(event)
-                        if channel.waiter is not None:
-                            channel.wake()
-                        if len(channel.pending) >= pack_at:
-                            channel.pack()
-                            if channel.ended:  # an unencodable event ended the run
-                                break
-                            if channel.count >= limit:
-                                await channel.wait_for_room()
-                            pack_at = min(_PACK_EVERY, limit - channel.count)
+                # An append and two cheap checks per event. No local holds `channel.pending`:
+                # the sender swaps it, and the old list (the events it just took) must not stay
+                # alive in this frame while the agent works.
+                async for event in events:
+                    channel.pending.append(event)
+                    if channel.waiter is not None:
+                        channel.wake()
+                    if len(channel.pending) >= pack_at:
+                        channel.pack()
+                        if channel.ended:  # an unencodable event ended the run
+                            break
+                        if channel.count >= limit:
+                            await channel.wait_for_room()
+                        pack_at = min(_PACK_EVERY, limit - channel.count)
             except ProtocolError as exc:
                 final = run_error(str(exc), code=PROTOCOL_ERROR)
             except Exception as exc:
@@ -307,6 +293,8 @@ class EventStreamResponse(Response):
                     final = run_error(str(exc) or type(exc).__name__, code=AGENT_ERROR)
             finally:
                 channel.closing = True
+                if events is not agent:
+                    await _close(events)
                 await _close(agent)
             if final is not None and not channel.ended:
                 await channel.put(final, limit)
@@ -410,6 +398,15 @@ async def _cancel_on_disconnect(receive: Receive, channel: _Channel) -> None:
         if message["type"] == "http.disconnect":
             channel.disconnect()
             return
+
+
+async def _verified(agent: Agent) -> AsyncIterator[Event]:
+    """The agent's events, each fed to a `Verifier` first: a ProtocolError ends the run."""
+    verifier = Verifier()
+    async for event in agent:
+        verifier.feed(event)
+        yield event
+    verifier.finish()
 
 
 async def _close(agent: Agent) -> None:
