@@ -31,6 +31,7 @@ def test_serve_defaults() -> None:
     args = cli.build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.workers, args.heartbeat) == ("127.0.0.1", 8000, 1, 15.0)
     assert (args.header_timeout, args.body_timeout) == (10.0, 10.0)
+    assert args.keep_alive == cli.KEEP_ALIVE_S == 75.0
     assert args.handler is cli.run_serve
 
 
@@ -53,6 +54,8 @@ def test_serve_runs_the_env_factory_under_uvicorn(monkeypatch: pytest.MonkeyPatc
         "3",
         "--body-timeout",
         "0.25",
+        "--keep-alive",
+        "30",
     ]
     assert cli.main(argv) == 0
     [(app, kwargs)] = calls
@@ -60,6 +63,7 @@ def test_serve_runs_the_env_factory_under_uvicorn(monkeypatch: pytest.MonkeyPatc
     assert kwargs["factory"] is True
     assert kwargs["http"] == "agui_perf.stream.head_timeout:HeadTimeoutH11Protocol"
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.2", 9001, 3)
+    assert kwargs["timeout_keep_alive"] == 30.0
     assert float(os.environ[HEARTBEAT_ENV]) == 2.5
     assert float(os.environ[HEADER_TIMEOUT_ENV]) == 3.0
     assert float(os.environ[BODY_TIMEOUT_ENV]) == 0.25
@@ -77,6 +81,7 @@ def test_serve_runs_the_env_factory_under_uvicorn(monkeypatch: pytest.MonkeyPatc
         (["serve", "--body-timeout", "0"], "argument --body-timeout: must be a positive number"),
         (["serve", "--body-timeout", "inf"], "argument --body-timeout: must be a positive number"),
         (["serve", "--header-timeout", "soon"], "argument --header-timeout: must be a positive"),
+        (["serve", "--keep-alive", "0"], "argument --keep-alive: must be a positive number"),
         (["serve", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
