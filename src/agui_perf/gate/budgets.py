@@ -224,8 +224,15 @@ class BudgetCheck:
         return (2, factor)
 
 
-def _row(budget: str, figure: Figure, target: float, subject: str, actual: float) -> BudgetCheck:
-    margin = target - actual if figure.kind == "max" else actual - target
+def _row(
+    budget: str, figure: Figure, target: float, subject: str | None, actual: float | None
+) -> BudgetCheck:
+    """One check of `budget` on `subject`; `actual` None means the figure was not measured."""
+    margin = None
+    status = BudgetStatus.NOT_MEASURED
+    if actual is not None:
+        margin = target - actual if figure.kind == "max" else actual - target
+        status = BudgetStatus.PASS if margin >= 0 else BudgetStatus.FAIL
     return BudgetCheck(
         budget=budget,
         label=figure.label,
@@ -235,23 +242,7 @@ def _row(budget: str, figure: Figure, target: float, subject: str, actual: float
         target=target,
         actual=actual,
         margin=margin,
-        status=BudgetStatus.PASS if margin >= 0 else BudgetStatus.FAIL,
-    )
-
-
-def _not_measured(
-    budget: str, figure: Figure, target: float, subject: str | None = None
-) -> BudgetCheck:
-    return BudgetCheck(
-        budget=budget,
-        label=figure.label,
-        subject=subject,
-        kind=figure.kind,
-        unit=figure.unit,
-        target=target,
-        actual=None,
-        margin=None,
-        status=BudgetStatus.NOT_MEASURED,
+        status=status,
     )
 
 
@@ -285,16 +276,12 @@ def check_budgets(current: Results, budgets: Mapping[str, float]) -> tuple[Budge
         if budget in named:
             for name in sorted(set(named[budget])):
                 value = figures.get(name, (None, False))[0]
-                found.append(
-                    _not_measured(budget, figure, float(target), name)
-                    if value is None
-                    else _row(budget, figure, float(target), name, value)
-                )
+                found.append(_row(budget, figure, float(target), name, value))
         else:
             for name, (value, service) in figures.items():
                 if value is not None and (service or not figure.service_only):
                     found.append(_row(budget, figure, float(target), name, value))
-        rows.extend(found or [_not_measured(budget, figure, float(target))])
+        rows.extend(found or [_row(budget, figure, float(target), None, None)])
     return tuple(rows)
 
 
