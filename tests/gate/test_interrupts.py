@@ -366,6 +366,27 @@ def assert_no_worktree_left(root: Path) -> None:
     assert git(root, "worktree", "list").count("\n") == 0  # only the main one
 
 
+def stop_and_check(
+    toy: Toy, gate: Gate, command: str, sig: signal.Signals, before: dict[str, bytes]
+) -> str:
+    """Send `sig` once `gate` has arrived; check the promise of a stopped run; its stdout.
+
+    Exit 2 with one error line naming the signal, the project byte for byte as `before` (no
+    temporary file either: the snapshot lists every file), no worktree, and none of the
+    moment's processes (pytest and its server, a memray child) or of the gate's process group
+    (the gate leads its group: start_new_session) left alive.
+    """
+    pids = gate.arrived()
+    os.kill(gate.proc.pid, sig)
+    status, stdout, stderr = gate.finish()
+    assert status == 2, stderr
+    assert error_line(stderr) == interrupted_line(command, sig)
+    assert snapshot(toy.root) == before
+    assert_no_worktree_left(toy.root)
+    wait_until_gone(pids, groups=(gate.proc.pid,))
+    return stdout
+
+
 def interrupted_line(command: str, sig: signal.Signals) -> str:
     kept = (
         "no verdict; nothing under baselines/ was changed"
@@ -395,18 +416,7 @@ def test_a_stopped_run_exits_2_and_leaves_nothing_behind(
     before = snapshot(toy.root)
     out = toy.control.parent / "report"
     gate = toy.start(moment, command, "--processes", "2", "--out", str(out))
-    pids = gate.arrived()
-    os.kill(gate.proc.pid, sig)
-    status, stdout, stderr = gate.finish()
-
-    assert status == 2, stderr
-    assert error_line(stderr) == interrupted_line(command, sig)
-    assert stdout == ""
-    assert snapshot(toy.root) == before  # no temporary file either: snapshot lists every file
-    assert_no_worktree_left(toy.root)
-    # The moment's own processes (pytest and its server, a memray child) and anything left in
-    # the gate's process group (the gate is its group's leader: start_new_session).
-    wait_until_gone(pids, groups=(gate.proc.pid,))
+    assert stop_and_check(toy, gate, command, sig, before) == ""
     if moment == "report":
         # The error verdict replaced the one being written; no temporary file is left.
         assert json.loads((out / "verdict.json").read_text())["overall"] == "error"
@@ -416,14 +426,7 @@ def test_a_stopped_run_exits_2_and_leaves_nothing_behind(
 def test_a_closed_terminal_stops_the_run_like_ctrl_c(toy: Toy) -> None:
     before = snapshot(toy.root)
     gate = toy.start("benchmark", "perf", "--processes", "2")
-    pids = gate.arrived()
-    os.kill(gate.proc.pid, signal.SIGHUP)
-    status, _, stderr = gate.finish()
-    assert status == 2
-    assert error_line(stderr) == interrupted_line("perf", signal.SIGHUP)
-    assert snapshot(toy.root) == before
-    assert_no_worktree_left(toy.root)
-    wait_until_gone(pids, groups=(gate.proc.pid,))
+    stop_and_check(toy, gate, "perf", signal.SIGHUP, before)
 
 
 # --- started with SIGINT ignored (a background job of a non-interactive shell) --------------
@@ -445,14 +448,7 @@ def test_with_sigint_ignored_a_sigint_does_not_stop_the_run(toy: Toy) -> None:
 def test_with_sigint_ignored_sigterm_still_stops_the_run(toy: Toy) -> None:
     before = snapshot(toy.root)
     gate = toy.start("benchmark", "perf", "--processes", "2", sigint="ignore")
-    pids = gate.arrived()
-    os.kill(gate.proc.pid, signal.SIGTERM)
-    status, _, stderr = gate.finish()
-    assert status == 2
-    assert error_line(stderr) == interrupted_line("perf", signal.SIGTERM)
-    assert snapshot(toy.root) == before
-    assert_no_worktree_left(toy.root)
-    wait_until_gone(pids, groups=(gate.proc.pid,))
+    stop_and_check(toy, gate, "perf", signal.SIGTERM, before)
 
 
 # --- two runs, a killed run -------------------------------------------------------------------
