@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 import pytest
 
-from agui_perf.gate.results import SERVER_CPU_SUFFIX, load_pytest_benchmark
+from agui_perf.gate.store.results import SERVER_CPU_SUFFIX, load_pytest_benchmark
 from tests._server import HOST, subprocess_env
 from tests.benchmarks._sse import (
     LATENCY_KEYS,

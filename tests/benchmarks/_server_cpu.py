@@ -30,7 +30,7 @@ How:
 What a benchmark publishes (`ServerCpu.extra_info`): `server_cpu_s` (the CPU seconds of each
 measured round, a list), their median `server_cpu_median_s`, `server_cpu_per_event_ns` (the
 median over rounds of CPU time per event) and `pinning`. The gate turns `server_cpu_s` into a
-compared row of its own (`agui_perf.gate.results`).
+compared row of its own (`agui_perf.gate.store.results`).
 
 The figure measures the server's whole cost of a round, not only the per-event path: for a
 paced stream (the latency and concurrency benchmarks) most of it is waking up for each event,
@@ -67,7 +67,7 @@ __all__ = [
     "time_server_rounds",
 ]
 
-#: The extra_info key of the per-round list (agui_perf.gate.results reads it by this name).
+#: The extra_info key of the per-round list (agui_perf.gate.store.results reads it by this name).
 CPU_ROUNDS_KEY: Final = "server_cpu_s"
 #: Which of a process's CPU clocks: the scheduler's run time in ns (not user/system ticks).
 _CPUCLOCK_SCHED: Final = 2

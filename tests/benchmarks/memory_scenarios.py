@@ -1,4 +1,4 @@
-"""Memory scenarios: what the gate measures under memray (run by `agui_perf.gate.memory`).
+"""Memory scenarios: what the gate measures under memray (run by `agui_perf.gate.measure.memory`).
 
 This file lives in the measured tree because the gate also runs the accepted commit's own copy
 of it from a git worktree: each side is measured with the scenarios written for its code. The

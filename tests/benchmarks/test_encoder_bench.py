@@ -152,7 +152,7 @@ def _impl_params(names: list[str]) -> list[ParameterSet]:
 
 
 # cpu_bound: pure in-process work, so the gate may normalize it by a calibration loop timed
-# around it (agui_perf.gate.calibration) to cancel host slow phases.
+# around it (agui_perf.gate.measure.calibration) to cancel host slow phases.
 @pytest.mark.cpu_bound
 @pytest.mark.parametrize("impl", _impl_params(list(RUN_IMPLEMENTATIONS)))
 def test_encode_account_analysis_run(benchmark: BenchmarkFixture, impl: str) -> None:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.baseline import (
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.store.baseline import (
     NOT_IN_BASELINE,
     DiffRow,
     baseline_path,
@@ -21,8 +22,7 @@ from agui_perf.gate.baseline import (
     round_timing,
     write_baseline,
 )
-from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import AllocationSite, CountResult, Counts, Results
+from agui_perf.gate.store.results import AllocationSite, CountResult, Counts, Results
 from tests.gate.test_results import make_env, make_memory, make_results
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from agui_perf.gate.budgets import (
+from agui_perf.gate.decide.budgets import (
     BUDGETS,
     MB,
     SERVICE_KEY,

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate._pytest_plugin import agui_perf_calibration as plugin
-from agui_perf.gate.calibration import CALIBRATION_KEY, calibrate_runs, reference_calibration
-from agui_perf.gate.results import ProcessBenchmark, ProcessRun, merge_processes
-from agui_perf.gate.runner import CALIBRATION_PLUGIN, PLUGIN_DIR
+from agui_perf.gate.measure._pytest_plugin import agui_perf_calibration as plugin
+from agui_perf.gate.measure.calibration import (
+    CALIBRATION_KEY,
+    calibrate_runs,
+    reference_calibration,
+)
+from agui_perf.gate.measure.runner import CALIBRATION_PLUGIN, PLUGIN_DIR
+from agui_perf.gate.store.results import ProcessBenchmark, ProcessRun, merge_processes
 
 if TYPE_CHECKING:
     from pathlib import Path

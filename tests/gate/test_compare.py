@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from agui_perf.gate.compare import (
+from agui_perf.gate.decide.compare import (
     MAX_GROWN_SITES,
     RULE_NAME,
     Comparison,
@@ -18,10 +18,10 @@ from agui_perf.gate.compare import (
     needs_extension,
     rule_text,
 )
-from agui_perf.gate.config import Settings
+from agui_perf.gate.decide.stats import detectable_change
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import SERVER_CPU_SUFFIX, AllocationSite, Results
-from agui_perf.gate.stats import detectable_change
+from agui_perf.gate.store.config import Settings
+from agui_perf.gate.store.results import SERVER_CPU_SUFFIX, AllocationSite, Results
 from tests.gate.test_results import make_env, make_memory, make_results
 
 SETTINGS = Settings()

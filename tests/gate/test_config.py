@@ -4,16 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from agui_perf.gate.budgets import Budgets
-from agui_perf.gate.config import (
+from agui_perf.gate.decide.budgets import Budgets
+from agui_perf.gate.decide.stats import min_attainable_p
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.store.config import (
     DEFAULT_PROCESSES,
     Settings,
     load_settings,
     settings_from_table,
     settings_to_json,
 )
-from agui_perf.gate.errors import GateError
-from agui_perf.gate.stats import min_attainable_p
 
 PROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.count_compare import REPEATABILITY, CountState, count_state
-from agui_perf.gate.counts import (
+from agui_perf.gate.decide.count_compare import REPEATABILITY, CountState, count_state
+from agui_perf.gate.measure.counts import (
     COUNT_SELECT,
     VALGRIND_NOT_FOUND,
     CountRequest,
@@ -34,8 +34,8 @@ from agui_perf.gate.counts import (
     find_tools,
     read_dumps,
 )
-from agui_perf.gate.results import CountResult, Counts
-from agui_perf.gate.runner import PLUGIN_DIR, RunOptions, Side
+from agui_perf.gate.measure.runner import PLUGIN_DIR, RunOptions, Side
+from agui_perf.gate.store.results import CountResult, Counts
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,27 +9,27 @@ from fractions import Fraction
 
 import pytest
 
-from agui_perf.gate.budgets import check_budgets
-from agui_perf.gate.compare import compare
-from agui_perf.gate.config import Settings
-from agui_perf.gate.count_compare import (
+from agui_perf.gate.decide.budgets import check_budgets
+from agui_perf.gate.decide.compare import compare
+from agui_perf.gate.decide.count_compare import (
     REPEATABILITY,
     CountsComparison,
     CountState,
     compare_counts,
     count_state,
 )
+from agui_perf.gate.decide.verdict import AcceptedState, Overall, Verdict, decide
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report.html import render_html
 from agui_perf.gate.report.markdown import render_markdown
-from agui_perf.gate.results import (
+from agui_perf.gate.store.config import Settings
+from agui_perf.gate.store.results import (
     CountResult,
     Counts,
     Results,
     results_from_json,
     results_to_json,
 )
-from agui_perf.gate.verdict import AcceptedState, Overall, Verdict, decide
 from tests.gate.test_results import make_env, make_results
 
 SETTINGS = Settings(min_effect=0.10, min_effect_overrides={"test_noisy": 0.25, "test_exact": 0.0})

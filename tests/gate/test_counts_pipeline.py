@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate import counts as count_runs
-from agui_perf.gate.baseline import baseline_to_json, read_baseline
-from agui_perf.gate.count_compare import CountState
+from agui_perf.gate.decide.count_compare import CountState
+from agui_perf.gate.decide.verdict import Overall
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.measure import counts as count_runs
 from agui_perf.gate.pipeline import Hooks, github_annotations, perf, update_baseline
 from agui_perf.gate.report.markdown import render_markdown
-from agui_perf.gate.results import CountResult, Counts
-from agui_perf.gate.verdict import Overall
+from agui_perf.gate.store.baseline import baseline_to_json, read_baseline
+from agui_perf.gate.store.results import CountResult, Counts
 from tests.gate.test_pipeline import (
     BASELINE,
     KEY,
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
-    from agui_perf.gate.counts import CountRequest
-    from agui_perf.gate.results import MemoryResult
-    from agui_perf.gate.runner import Side
+    from agui_perf.gate.measure.counts import CountRequest
+    from agui_perf.gate.measure.runner import Side
+    from agui_perf.gate.store.results import MemoryResult
 
 TOOL = "valgrind-3.19.0"
 

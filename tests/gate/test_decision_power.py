@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from agui_perf.gate.compare import (
+from agui_perf.gate.decide.compare import (
     FLOOR_FRACTION,
     PIVOT_FRACTION,
     POWER,
@@ -42,9 +42,9 @@ from agui_perf.gate.compare import (
     extension_size,
     needs_extension,
 )
-from agui_perf.gate.config import Settings
-from agui_perf.gate.results import BenchmarkResult, Results, summarize
-from agui_perf.gate.stats import detectable_change
+from agui_perf.gate.decide.stats import detectable_change
+from agui_perf.gate.store.config import Settings
+from agui_perf.gate.store.results import BenchmarkResult, Results, summarize
 from tests.gate.test_results import make_results
 
 SETTINGS = Settings()  # alpha 0.01, min_effect 0.10, 8 processes a side

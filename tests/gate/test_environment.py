@@ -5,9 +5,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate import environment
 from agui_perf.gate._io import Reader
-from agui_perf.gate.environment import (
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.store import environment
+from agui_perf.gate.store.environment import (
     KEY_PACKAGES,
     current_environment,
     environment_differences,
@@ -15,7 +16,6 @@ from agui_perf.gate.environment import (
     environment_key,
     environment_to_json,
 )
-from agui_perf.gate.errors import GateError
 from tests.gate.test_results import make_env
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ import pytest
 
 import agui_perf
 from agui_perf.gate import cli
-from agui_perf.gate.baseline import DiffRow, read_baseline, write_baseline
-from agui_perf.gate.environment import environment_key
-from agui_perf.gate.runner import DEFAULT_SCALE
+from agui_perf.gate.measure.runner import DEFAULT_SCALE
+from agui_perf.gate.store.baseline import DiffRow, read_baseline, write_baseline
+from agui_perf.gate.store.environment import environment_key
 from tests.gate.test_pipeline import (
     BASELINE,
     KEY,
@@ -382,8 +382,8 @@ def test_a_disk_that_fills_up_while_the_report_or_baseline_is_written(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from agui_perf.gate import baseline
     from agui_perf.gate.report import write
+    from agui_perf.gate.store import baseline
 
     root, _ = toy_repo(tmp_path)
     before = snapshot(root)
@@ -624,7 +624,7 @@ def test_the_update_printout_separates_comparable_figures_from_timings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from agui_perf.gate.pipeline import BaselineUpdate
-    from agui_perf.gate.results import Source
+    from agui_perf.gate.store.results import Source
 
     update = BaselineUpdate(
         path=BASELINE,

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.baseline import baseline_to_json, write_baseline
-from agui_perf.gate.history import CURRENT_LABEL, Metric, read_history, with_current
-from agui_perf.gate.results import CountResult, Counts, Source
+from agui_perf.gate.store.baseline import baseline_to_json, write_baseline
+from agui_perf.gate.store.history import CURRENT_LABEL, Metric, read_history, with_current
+from agui_perf.gate.store.results import CountResult, Counts, Source
 from tests.gate.test_results import make_env, make_memory, make_results
 from tests.gate.test_worktree import GIT_ENV, commit_all, git, init_repo, write
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from agui_perf.gate.environment import Environment
-    from agui_perf.gate.results import Results
+    from agui_perf.gate.store.environment import Environment
+    from agui_perf.gate.store.results import Results
 
 BASELINE = "baselines/linux-x86_64-cpython3.11.json"
 

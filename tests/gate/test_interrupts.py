@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.baseline import write_baseline
+from agui_perf.gate.store.baseline import write_baseline
 from tests.gate.test_gate_cli import error_line, gate_env, snapshot
 from tests.gate.test_pipeline import BASELINE, TOY_FILES, stored_results, write_toy
 from tests.gate.test_worktree import commit_all, git, init_repo
@@ -141,7 +141,7 @@ LAUNCHER = (
         moment = pathlib.Path(CONTROL, "moment").read_text()
         if moment == "between":
             # The second benchmark process is about to be built: the first one is done.
-            from agui_perf.gate import runner
+            from agui_perf.gate.measure import runner
 
             built = []
             real_command = runner.pytest_command
@@ -156,7 +156,7 @@ LAUNCHER = (
         elif moment in ("report", "baseline"):
             # Inside a file write, after the text is in the temporary file, before its fsync
             # and rename: the second report file, or the baseline file.
-            from agui_perf.gate import baseline
+            from agui_perf.gate.store import baseline
             from agui_perf.gate.report import write
 
             module = write if moment == "report" else baseline

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.config import load_settings, settings_from_table
-from agui_perf.gate.environment import GATE_PACKAGES, current_environment
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.layout import (
+from agui_perf.gate.store.config import load_settings, settings_from_table
+from agui_perf.gate.store.environment import GATE_PACKAGES, current_environment
+from agui_perf.gate.store.layout import (
     DEFAULT_FINGERPRINT,
     Layout,
     check_tree,

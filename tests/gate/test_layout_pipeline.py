@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.baseline import read_baseline, write_baseline
 from agui_perf.gate.cli import project_root
-from agui_perf.gate.config import load_settings
-from agui_perf.gate.counts import _tree_dirs, count_targets
-from agui_perf.gate.environment import GATE_PACKAGES
+from agui_perf.gate.decide.verdict import Overall
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.measure.counts import _tree_dirs, count_targets
 from agui_perf.gate.pipeline import Hooks, baseline_file, perf, update_baseline
-from agui_perf.gate.verdict import Overall
+from agui_perf.gate.store.baseline import read_baseline, write_baseline
+from agui_perf.gate.store.config import load_settings
+from agui_perf.gate.store.environment import GATE_PACKAGES
 from tests.gate.test_gate_cli import error_line, run_gate
 from tests.gate.test_pipeline import (
     KEY,

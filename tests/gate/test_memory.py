@@ -1,4 +1,4 @@
-"""Tests for agui_perf.gate.memory: fresh-process memray runs, their records and their errors."""
+"""Tests for agui_perf.gate.measure.memory: fresh-process memray runs, their records, errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.memory import (
+from agui_perf.gate.measure.memory import (
     MemoryRecord,
     MemoryScenarioError,
     ScenarioTimeoutError,

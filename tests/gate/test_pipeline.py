@@ -16,12 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agui_perf.gate.baseline import read_baseline, write_baseline
-from agui_perf.gate.compare import MemoryState, State, compare
-from agui_perf.gate.config import Settings
-from agui_perf.gate.environment import current_environment, environment_key
+from agui_perf.gate.decide.compare import MemoryState, State, compare
+from agui_perf.gate.decide.verdict import AcceptedState, Overall, decide
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.history import Metric
 from agui_perf.gate.pipeline import (
     NO_BASELINE,
     GateOptions,
@@ -33,8 +30,11 @@ from agui_perf.gate.pipeline import (
     update_baseline,
 )
 from agui_perf.gate.report.write import render_report
-from agui_perf.gate.results import Counts
-from agui_perf.gate.verdict import AcceptedState, Overall, decide
+from agui_perf.gate.store.baseline import read_baseline, write_baseline
+from agui_perf.gate.store.config import Settings
+from agui_perf.gate.store.environment import current_environment, environment_key
+from agui_perf.gate.store.history import Metric
+from agui_perf.gate.store.results import Counts
 from tests.gate.test_results import make_memory, make_results, pb_doc, pb_entry
 from tests.gate.test_worktree import commit_all, git, init_repo
 
@@ -42,10 +42,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
-    from agui_perf.gate.counts import CountRequest
-    from agui_perf.gate.results import MemoryResult, Results
-    from agui_perf.gate.runner import Job, Side
-    from agui_perf.gate.verdict import Verdict
+    from agui_perf.gate.decide.verdict import Verdict
+    from agui_perf.gate.measure.counts import CountRequest
+    from agui_perf.gate.measure.runner import Job, Side
+    from agui_perf.gate.store.results import MemoryResult, Results
 
 KEY = environment_key()
 BASELINE = f"baselines/{KEY}.json"

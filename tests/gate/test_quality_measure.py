@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.calibration import CALIBRATION_KEY
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.measure.calibration import CALIBRATION_KEY
+from agui_perf.gate.measure.runner import Side
 from agui_perf.gate.quality.inject import MAX_ITERATIONS
 from agui_perf.gate.quality.measure import MIN_MEASURABLE, Step, calibrate, effects, fit_slope
 from agui_perf.gate.quality.progress import GATE_RUN, PROCESS, Progress
-from agui_perf.gate.results import ProcessBenchmark, ProcessRun
-from agui_perf.gate.runner import Side
+from agui_perf.gate.store.results import ProcessBenchmark, ProcessRun
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from agui_perf.gate.compare import compare
-from agui_perf.gate.config import Settings
+from agui_perf.gate.decide.compare import compare
+from agui_perf.gate.decide.verdict import AcceptedState, decide, error_verdict
 from agui_perf.gate.quality.cases import UNCHANGED, plan_cases
 from agui_perf.gate.quality.gate_runs import GateRun, read_verdict
 from agui_perf.gate.quality.inject import Work
@@ -22,7 +22,7 @@ from agui_perf.gate.quality.report import (
     write_report,
 )
 from agui_perf.gate.quality.tally import STATES, tally
-from agui_perf.gate.verdict import AcceptedState, decide, error_verdict
+from agui_perf.gate.store.config import Settings
 from tests.gate.test_results import make_memory, make_results
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.environment import Environment
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import (
+from agui_perf.gate.store.environment import Environment
+from agui_perf.gate.store.results import (
     SERVER_CPU_SUFFIX,
     AllocationSite,
     BenchmarkResult,

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import ProcessRun
-from agui_perf.gate.runner import (
+from agui_perf.gate.measure.runner import (
     CALIBRATION_PLUGIN,
     PLUGIN_DIR,
     SCALE_ENV,
@@ -27,6 +26,7 @@ from agui_perf.gate.runner import (
     run_interleaved,
     run_process,
 )
+from agui_perf.gate.store.results import ProcessRun
 from tests.gate.test_interrupts import wait_until_gone
 from tests.gate.test_results import pb_doc, pb_entry
 

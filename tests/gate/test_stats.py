@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from agui_perf.gate.errors import GateError
-from agui_perf.gate.stats import (
+from agui_perf.gate.decide.stats import (
     critical_count,
     detectable_change,
     holm,
@@ -20,6 +19,7 @@ from agui_perf.gate.stats import (
     shamos_spread,
     u_null_cdf,
 )
+from agui_perf.gate.errors import GateError
 
 BASE = [1.00, 1.01, 0.99, 1.02, 0.98, 1.005, 0.995, 1.015]
 SLOW = [t * 1.15 for t in BASE]

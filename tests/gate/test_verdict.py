@@ -5,11 +5,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from agui_perf.gate.budgets import BudgetStatus, check_budgets
-from agui_perf.gate.compare import Comparison, compare
-from agui_perf.gate.config import Settings
-from agui_perf.gate.errors import GateError
-from agui_perf.gate.verdict import (
+from agui_perf.gate.decide.budgets import BudgetStatus, check_budgets
+from agui_perf.gate.decide.compare import Comparison, compare
+from agui_perf.gate.decide.verdict import (
     VERDICT_SCHEMA_VERSION,
     AcceptedState,
     Overall,
@@ -17,6 +15,8 @@ from agui_perf.gate.verdict import (
     decide,
     error_verdict,
 )
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.store.config import Settings
 from tests.gate.test_results import make_memory, make_results
 
 SETTINGS = Settings(budgets={"latency_p95_ms": 300.0, "error_rate_max": 0.05})

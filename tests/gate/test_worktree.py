@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.worktree import (
+from agui_perf.gate.measure.worktree import (
     WORKTREES,
     Repository,
     _last_line,

@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.layout import LAYOUT_TABLE, declared_benchmarks
+from agui_perf.gate.measure.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
 from agui_perf.gate.progress import say
-from agui_perf.gate.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
+from agui_perf.gate.store.layout import LAYOUT_TABLE, declared_benchmarks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from types import FrameType
 
-    from agui_perf.gate.baseline import DiffRow
     from agui_perf.gate.pipeline import BaselineUpdate, GateOptions
+    from agui_perf.gate.store.baseline import DiffRow
 
 __all__ = [
     "DEFAULT_HISTORY",
@@ -485,8 +485,8 @@ def run_update_baseline(args: argparse.Namespace) -> int:
         options = _start("update-baseline", args, stack)
         if isinstance(options, int):
             return options
+        from agui_perf.gate.decide.verdict import error_verdict
         from agui_perf.gate.pipeline import baseline_file, update_baseline
-        from agui_perf.gate.verdict import error_verdict
 
         _, relative = baseline_file(options.root)
         kept = f"{relative} left as it was"

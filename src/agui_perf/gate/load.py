@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from agui_perf.gate._io import atomic_write_text, dump_json
-from agui_perf.gate.budgets import margin_text
-from agui_perf.gate.config import load_settings
+from agui_perf.gate.decide.budgets import margin_text
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report.latency import LatencySeries, latency_chart
+from agui_perf.gate.store.config import load_settings
 
 if TYPE_CHECKING:
     import os

@@ -39,20 +39,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from agui_perf.gate import counts as count_runs
-from agui_perf.gate import memory as memory_runs
 from agui_perf.gate._io import atomic_write_text, dump_json
-from agui_perf.gate.baseline import (
-    Baseline,
-    DiffRow,
-    baseline_path,
-    diff_baselines,
-    read_baseline,
-    write_baseline,
-)
-from agui_perf.gate.budgets import BudgetStatus, check_budgets
-from agui_perf.gate.calibration import reference_calibration
-from agui_perf.gate.compare import (
+from agui_perf.gate.decide.budgets import BudgetStatus, check_budgets
+from agui_perf.gate.decide.compare import (
     Comparison,
     MemoryState,
     State,
@@ -61,27 +50,14 @@ from agui_perf.gate.compare import (
     extension_size,
     needs_extension,
 )
-from agui_perf.gate.config import Settings, load_settings
-from agui_perf.gate.count_compare import CountsComparison, CountState, compare_counts
-from agui_perf.gate.environment import (
-    current_environment,
-    environment_differences,
-    environment_key,
-)
+from agui_perf.gate.decide.count_compare import CountsComparison, CountState, compare_counts
+from agui_perf.gate.decide.stats import min_attainable_p
+from agui_perf.gate.decide.verdict import AcceptedState, Verdict, decide, error_verdict
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.history import read_history, with_current
-from agui_perf.gate.layout import Layout, check_tree
-from agui_perf.gate.report import github
-from agui_perf.gate.report.markdown import render_markdown
-from agui_perf.gate.report.write import write_report
-from agui_perf.gate.results import (
-    Counts,
-    Results,
-    Source,
-    load_memory,
-    results_to_json,
-)
-from agui_perf.gate.runner import (
+from agui_perf.gate.measure import counts as count_runs
+from agui_perf.gate.measure import memory as memory_runs
+from agui_perf.gate.measure.calibration import reference_calibration
+from agui_perf.gate.measure.runner import (
     DEFAULT_MAX_TIME,
     DEFAULT_MIN_ROUNDS,
     DEFAULT_OUT,
@@ -96,22 +72,46 @@ from agui_perf.gate.runner import (
     run_interleaved,
     run_process,
 )
-from agui_perf.gate.stats import min_attainable_p
-from agui_perf.gate.verdict import AcceptedState, Verdict, decide, error_verdict
-from agui_perf.gate.worktree import (
+from agui_perf.gate.measure.worktree import (
     commit_source,
     find_accepted,
     resolve_ref,
     working_source,
     worktree,
 )
+from agui_perf.gate.report import github
+from agui_perf.gate.report.markdown import render_markdown
+from agui_perf.gate.report.write import write_report
+from agui_perf.gate.store.baseline import (
+    Baseline,
+    DiffRow,
+    baseline_path,
+    diff_baselines,
+    read_baseline,
+    write_baseline,
+)
+from agui_perf.gate.store.config import Settings, load_settings
+from agui_perf.gate.store.environment import (
+    current_environment,
+    environment_differences,
+    environment_key,
+)
+from agui_perf.gate.store.history import read_history, with_current
+from agui_perf.gate.store.layout import Layout, check_tree
+from agui_perf.gate.store.results import (
+    Counts,
+    Results,
+    Source,
+    load_memory,
+    results_to_json,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from agui_perf.gate.compare import BenchmarkComparison
-    from agui_perf.gate.environment import Environment
-    from agui_perf.gate.results import BenchmarkResult, MemoryResult, ProcessRun
+    from agui_perf.gate.decide.compare import BenchmarkComparison
+    from agui_perf.gate.store.environment import Environment
+    from agui_perf.gate.store.results import BenchmarkResult, MemoryResult, ProcessRun
 
 __all__ = [
     "BASELINES_DIR",

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agui_perf.gate.budgets import SERVICE_KEY, check_budgets
-from agui_perf.gate.compare import compare
-from agui_perf.gate.config import Settings
+from agui_perf.gate.decide.budgets import SERVICE_KEY, check_budgets
+from agui_perf.gate.decide.compare import compare
+from agui_perf.gate.decide.verdict import decide
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report.browser import (
     BROWSER_ENV,
@@ -25,7 +25,7 @@ from agui_perf.gate.report.browser import (
     main,
 )
 from agui_perf.gate.report.write import write_report
-from agui_perf.gate.verdict import decide
+from agui_perf.gate.store.config import Settings
 from tests.gate.report.test_markdown import FOUND, sample_results, sample_verdict
 from tests.gate.report.test_markdown import spread as _spread
 from tests.gate.test_results import make_memory, make_results

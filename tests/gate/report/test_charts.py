@@ -7,7 +7,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from agui_perf.gate.compare import State
+from agui_perf.gate.decide.compare import State
+from agui_perf.gate.decide.verdict import error_verdict
 from agui_perf.gate.report.charts import (
     CHART_FILES,
     STATE_COLOURS,
@@ -21,7 +22,6 @@ from agui_perf.gate.report.charts import (
     render_charts,
 )
 from agui_perf.gate.report.latency import format_ms
-from agui_perf.gate.verdict import error_verdict
 from tests.gate.report.test_markdown import EVIL, passing_verdict, sample_results, sample_verdict
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -3,9 +3,9 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from agui_perf.gate.decide.verdict import error_verdict
 from agui_perf.gate.report.charts import render_charts
 from agui_perf.gate.report.html import CSP, render_html
-from agui_perf.gate.verdict import error_verdict
 from tests.gate.report.test_markdown import (
     EVIL,
     LOST,

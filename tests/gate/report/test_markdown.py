@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from agui_perf.gate.budgets import check_budgets
-from agui_perf.gate.compare import State, compare
-from agui_perf.gate.config import Settings
+from agui_perf.gate.decide.budgets import check_budgets
+from agui_perf.gate.decide.compare import State, compare
+from agui_perf.gate.decide.verdict import AcceptedState, Verdict, decide, error_verdict
 from agui_perf.gate.report.markdown import (
     format_bytes,
     format_change,
@@ -20,8 +20,8 @@ from agui_perf.gate.report.markdown import (
     render_markdown,
     timing_table,
 )
-from agui_perf.gate.results import AllocationSite, Results
-from agui_perf.gate.verdict import AcceptedState, Verdict, decide, error_verdict
+from agui_perf.gate.store.config import Settings
+from agui_perf.gate.store.results import AllocationSite, Results
 from tests.gate.test_results import make_memory, make_results
 
 EVIL = "<script>alert(1)</script>"

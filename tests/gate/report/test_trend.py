@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from agui_perf.gate.history import History, HistoryPoint, Metric
 from agui_perf.gate.report.html import render_html
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.trend import (
@@ -21,6 +20,7 @@ from agui_perf.gate.report.trend import (
     trend_notes,
     trend_tables,
 )
+from agui_perf.gate.store.history import History, HistoryPoint, Metric
 from tests.gate.report.test_markdown import EVIL, passing_verdict
 from tests.gate.test_results import make_env
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from agui_perf.gate.decide.verdict import error_verdict
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report.charts import CHART_FILES
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.write import ReportFiles, render_report, write_report
-from agui_perf.gate.verdict import error_verdict
 from tests.gate.report.test_markdown import passing_verdict, sample_results, sample_verdict
 
 if TYPE_CHECKING:

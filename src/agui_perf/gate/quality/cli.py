@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING
 
 from agui_perf.gate.cli import interrupts
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.measure.runner import (
+    RunOptions,
+    Side,
+    format_duration,
+    keyword_filter,
+    run_interleaved,
+    run_process,
+)
 from agui_perf.gate.quality.cases import UNCHANGED, Case
 from agui_perf.gate.quality.copies import (
     Copies,
@@ -45,22 +53,14 @@ from agui_perf.gate.quality.report import (
 )
 from agui_perf.gate.quality.suite import collect_benchmarks
 from agui_perf.gate.quality.tally import tally
-from agui_perf.gate.results import measured_name
-from agui_perf.gate.runner import (
-    RunOptions,
-    Side,
-    format_duration,
-    keyword_filter,
-    run_interleaved,
-    run_process,
-)
+from agui_perf.gate.store.results import measured_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from agui_perf.gate.measure.runner import Job
     from agui_perf.gate.quality.measure import Calibration, Effect
-    from agui_perf.gate.results import ProcessRun
-    from agui_perf.gate.runner import Job
+    from agui_perf.gate.store.results import ProcessRun
 
 __all__ = ["main", "run"]
 

@@ -117,7 +117,7 @@ def gate_ref(copy_root: Path, baseline: str, head: str) -> GateRef:
     run gets `--ref <HEAD>`, which changes only which commit is checked out as the accepted
     side; the measurement is the same.
     """
-    from agui_perf.gate.worktree import find_accepted
+    from agui_perf.gate.measure.worktree import find_accepted
 
     accepted = find_accepted(copy_root, baseline)
     if not accepted.found or accepted.commit is None:

@@ -22,12 +22,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.calibration import reference_calibration
+from agui_perf.gate.decide.stats import rank_summary, ratio_of_medians
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.measure.calibration import reference_calibration
+from agui_perf.gate.measure.runner import merge_side
 from agui_perf.gate.quality.inject import MAX_ITERATIONS
-from agui_perf.gate.results import merge_processes
-from agui_perf.gate.runner import merge_side
-from agui_perf.gate.stats import rank_summary, ratio_of_medians
+from agui_perf.gate.store.results import merge_processes
 
 #: One-sided level of each rank bound: together a two-sided 95 % interval.
 _TWO_SIDED_95 = 0.025
@@ -35,8 +35,8 @@ _TWO_SIDED_95 = 0.025
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from agui_perf.gate.results import BenchmarkResult, ProcessRun
-    from agui_perf.gate.runner import Side
+    from agui_perf.gate.measure.runner import Side
+    from agui_perf.gate.store.results import BenchmarkResult, ProcessRun
 
 __all__ = [
     "MIN_MEASURABLE",

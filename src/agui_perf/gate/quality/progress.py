@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from agui_perf.gate.runner import format_duration
+from agui_perf.gate.measure.runner import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable

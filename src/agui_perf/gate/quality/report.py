@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import atomic_write_text, dump_json
+from agui_perf.gate.measure.runner import format_duration
 from agui_perf.gate.quality.tally import STATES
-from agui_perf.gate.runner import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

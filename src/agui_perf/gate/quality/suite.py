@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.runner import (
+from agui_perf.gate.measure.runner import (
     CALIBRATION_PLUGIN,
     EXIT_NO_TESTS,
     REFERENCE_DESELECT,
@@ -20,7 +20,7 @@ from agui_perf.gate.runner import (
 )
 
 if TYPE_CHECKING:
-    from agui_perf.gate.runner import Side
+    from agui_perf.gate.measure.runner import Side
 
 __all__ = ["collect_benchmarks"]
 

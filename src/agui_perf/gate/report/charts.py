@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agui_perf.gate.budgets import BUDGETS
-from agui_perf.gate.compare import State
+from agui_perf.gate.decide.budgets import BUDGETS
+from agui_perf.gate.decide.compare import State
 from agui_perf.gate.report import latency
 from agui_perf.gate.report.latency import LATENCY_FIGURES, LatencySeries
 from agui_perf.gate.report.markdown import (
@@ -32,10 +32,10 @@ from agui_perf.gate.report.svg import render as _render
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from agui_perf.gate.budgets import BudgetCheck
-    from agui_perf.gate.compare import BenchmarkComparison, MemoryComparison
-    from agui_perf.gate.results import Results
-    from agui_perf.gate.verdict import Verdict
+    from agui_perf.gate.decide.budgets import BudgetCheck
+    from agui_perf.gate.decide.compare import BenchmarkComparison, MemoryComparison
+    from agui_perf.gate.decide.verdict import Verdict
+    from agui_perf.gate.store.results import Results
 
 __all__ = [
     "CHART_FILES",

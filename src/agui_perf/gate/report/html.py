@@ -14,7 +14,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.compare import MemoryState
+from agui_perf.gate.decide.compare import MemoryState
+from agui_perf.gate.decide.verdict import Overall
 from agui_perf.gate.report.markdown import (
     NOTABLE_FIRST,
     accepted_text,
@@ -31,14 +32,13 @@ from agui_perf.gate.report.markdown import (
     timing_table,
 )
 from agui_perf.gate.report.trend import points_table, trend_charts, trend_lead, trend_notes
-from agui_perf.gate.verdict import Overall
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from agui_perf.gate.decide.verdict import Verdict
     from agui_perf.gate.report.charts import Chart
     from agui_perf.gate.report.markdown import Table
-    from agui_perf.gate.verdict import Verdict
 
 __all__ = ["CSP", "render_html"]
 

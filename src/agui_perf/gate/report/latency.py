@@ -27,13 +27,13 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agui_perf.gate.budgets import BUDGETS, factor_text
+from agui_perf.gate.decide.budgets import BUDGETS, factor_text
 from agui_perf.gate.report.svg import config, point, pygal_module, render
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from agui_perf.gate.budgets import BudgetCheck
+    from agui_perf.gate.decide.budgets import BudgetCheck
 
 __all__ = [
     "FIGURE_COLOURS",

@@ -23,25 +23,25 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from agui_perf.gate.budgets import BudgetStatus, grouped, margin_text
-from agui_perf.gate.compare import POWER, MemoryState, State, format_p, rule_text
-from agui_perf.gate.count_compare import CountState
-from agui_perf.gate.verdict import Overall
+from agui_perf.gate.decide.budgets import BudgetStatus, grouped, margin_text
+from agui_perf.gate.decide.compare import POWER, MemoryState, State, format_p, rule_text
+from agui_perf.gate.decide.count_compare import CountState
+from agui_perf.gate.decide.verdict import Overall
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from agui_perf.gate.budgets import BudgetCheck
-    from agui_perf.gate.compare import (
+    from agui_perf.gate.decide.budgets import BudgetCheck
+    from agui_perf.gate.decide.compare import (
         BenchmarkComparison,
         Comparison,
         MemoryComparison,
         SiteChange,
     )
-    from agui_perf.gate.config import Settings
-    from agui_perf.gate.count_compare import CountComparison, CountsComparison
-    from agui_perf.gate.history import History
-    from agui_perf.gate.verdict import AcceptedState, Verdict
+    from agui_perf.gate.decide.count_compare import CountComparison, CountsComparison
+    from agui_perf.gate.decide.verdict import AcceptedState, Verdict
+    from agui_perf.gate.store.config import Settings
+    from agui_perf.gate.store.history import History
 
 __all__ = [
     "ARTIFACT_NAME",

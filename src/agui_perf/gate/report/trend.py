@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agui_perf.gate.history import Metric
 from agui_perf.gate.report.charts import Chart
 from agui_perf.gate.report.markdown import (
     DASH,
@@ -39,11 +38,12 @@ from agui_perf.gate.report.markdown import (
 from agui_perf.gate.report.svg import config as _config
 from agui_perf.gate.report.svg import pygal_module as _pygal
 from agui_perf.gate.report.svg import render as _render
+from agui_perf.gate.store.history import Metric
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from agui_perf.gate.history import History, HistoryPoint
+    from agui_perf.gate.store.history import History, HistoryPoint
 
 __all__ = [
     "ENVIRONMENT_MARK",

@@ -22,8 +22,8 @@ from agui_perf.gate.report.markdown import render_markdown
 if TYPE_CHECKING:
     import os
 
-    from agui_perf.gate.results import Results
-    from agui_perf.gate.verdict import Verdict
+    from agui_perf.gate.decide.verdict import Verdict
+    from agui_perf.gate.store.results import Results
 
 __all__ = [
     "HTML_FILE",

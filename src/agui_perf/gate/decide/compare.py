@@ -49,10 +49,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.environment import environment_differences
-from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import measured_name
-from agui_perf.gate.stats import (
+from agui_perf.gate.decide.stats import (
     ESTIMATOR_NAME,
     TEST_NAME,
     detectable_change,
@@ -60,13 +57,16 @@ from agui_perf.gate.stats import (
     min_attainable_p,
     rank_summary,
 )
+from agui_perf.gate.errors import GateError
+from agui_perf.gate.store.environment import environment_differences
+from agui_perf.gate.store.results import measured_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from agui_perf.gate.config import Settings
-    from agui_perf.gate.results import MemoryResult, Results
-    from agui_perf.gate.stats import RankSummary
+    from agui_perf.gate.decide.stats import RankSummary
+    from agui_perf.gate.store.config import Settings
+    from agui_perf.gate.store.results import MemoryResult, Results
 
 __all__ = [
     "EXTENSION_FACTOR",

@@ -45,9 +45,7 @@ from typing import TYPE_CHECKING, TextIO
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate._process import stop_group
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.layout import DEFAULT_BENCHMARKS, LAYOUT_TABLE, Layout, missing_in
-from agui_perf.gate.results import CountResult, Counts, counts_to_json
-from agui_perf.gate.runner import (
+from agui_perf.gate.measure.runner import (
     BENCHMARKS_DIR,
     EXIT_NO_TESTS,
     PLUGIN_DIR,
@@ -57,6 +55,8 @@ from agui_perf.gate.runner import (
     RunOptions,
     Side,
 )
+from agui_perf.gate.store.layout import DEFAULT_BENCHMARKS, LAYOUT_TABLE, Layout, missing_in
+from agui_perf.gate.store.results import CountResult, Counts, counts_to_json
 
 if TYPE_CHECKING:
     import threading

@@ -1,7 +1,8 @@
 """One normalized, schema-versioned Results format per side (accepted code, current code).
 
 Inputs are pytest-benchmark `--benchmark-json` files (one per fresh process), the memray
-scenario objects written by `gate/memory.py` and the instruction counts of `gate/counts.py`.
+scenario objects written by `gate/measure/memory.py` and the instruction counts of
+`gate/measure/counts.py`.
 Everything that comes in is validated here, once; every defect is a `GateError` that names
 the file and the problem.
 
@@ -35,7 +36,7 @@ before instruction counts, is still read: its counts are "not in the file")::
     {
       "schema_version": 2,
       "source": {"commit": str, "tree_hash": str, "dirty": bool},
-      "environment": {see agui_perf.gate.environment.environment_to_json},
+      "environment": {see agui_perf.gate.store.environment.environment_to_json},
       "benchmarks": {
         "<name>": {
           "samples": [float > 0, ...],          # seconds: one median per process
@@ -70,8 +71,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import Reader, load_json_file
-from agui_perf.gate.environment import Environment, environment_from_json, environment_to_json
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.store.environment import Environment, environment_from_json, environment_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agui_perf.gate.decide.verdict import AcceptedState
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.results import Source
-from agui_perf.gate.verdict import AcceptedState
+from agui_perf.gate.store.results import Source
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, TextIO, TypedDict
 
 import memray
 
-from agui_perf.gate import _memory_child
 from agui_perf.gate._cause import cause_line
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate.errors import GateError
+from agui_perf.gate.measure import _memory_child
 from agui_perf.gate.progress import say
 
 if TYPE_CHECKING:

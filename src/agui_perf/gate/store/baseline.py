@@ -50,12 +50,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import Reader, atomic_write_text, dump_json_compact, load_json_file
-from agui_perf.gate.environment import (
+from agui_perf.gate.store.environment import (
     environment_from_json,
     environment_key,
     environment_to_json,
 )
-from agui_perf.gate.results import (
+from agui_perf.gate.store.results import (
     SCHEMA_VERSION,
     BenchmarkResult,
     Counts,

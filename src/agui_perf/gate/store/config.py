@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.budgets import BUDGETS, Budgets
+from agui_perf.gate.decide.budgets import BUDGETS, Budgets
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.layout import Layout, layout_from_table
+from agui_perf.gate.store.layout import Layout, layout_from_table
 
 if TYPE_CHECKING:
     import os

@@ -1,11 +1,11 @@
 """The child side of a memory scenario run: runs inside the fresh process that memray tracks.
 
-`agui_perf.gate.memory` starts this file *by path* (`python -s -P _memory_child.py …`), never as
-`-m agui_perf.gate._memory_child`: the measured code may be another commit's source folders (a
-git worktree), and once any `agui_perf` is in `sys.modules` every later `import agui_perf.stream`
-resolves through that package's `__path__`. So this module imports nothing from `agui_perf`
-(standard library and memray only) and puts the measured source folders (`--src`, repeated
-for each) first on `sys.path` before the scenarios file is loaded.
+`agui_perf.gate.measure.memory` starts this file *by path* (`python -s -P _memory_child.py …`),
+never as `-m agui_perf.gate.measure._memory_child`: the measured code may be another commit's
+source folders (a git worktree), and once any `agui_perf` is in `sys.modules` every later
+`import agui_perf.stream` resolves through that package's `__path__`. So this module imports
+nothing from `agui_perf` (standard library and memray only) and puts the measured source
+folders (`--src`, repeated for each) first on `sys.path` before the scenarios file is loaded.
 
 Exit status: 0 measured; 1 the scenario raised (Python prints the traceback, whose last line
 the runner quotes); 2 and 3 a one-line message on stderr (unknown scenario / unusable file).

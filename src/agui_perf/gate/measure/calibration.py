@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from agui_perf.gate.results import ProcessBenchmark, ProcessRun
+    from agui_perf.gate.store.results import ProcessBenchmark, ProcessRun
 
 __all__ = ["CALIBRATION_KEY", "calibrate_runs", "reference_calibration"]
 

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.layout import DEFAULT_FINGERPRINT
+from agui_perf.gate.store.layout import DEFAULT_FINGERPRINT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -25,24 +25,24 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import parse_json_text
-from agui_perf.gate.baseline import BASELINE_HINT, baseline_from_json
-from agui_perf.gate.environment import environment_key, environment_to_json
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.worktree import (
+from agui_perf.gate.measure.worktree import (
     SHALLOW_HINT,
     GitError,
     git_output,
     open_repository,
     shallow_commits,
 )
+from agui_perf.gate.store.baseline import BASELINE_HINT, baseline_from_json
+from agui_perf.gate.store.environment import environment_key, environment_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from agui_perf.gate.environment import Environment
-    from agui_perf.gate.results import Results
-    from agui_perf.gate.worktree import Repository
+    from agui_perf.gate.measure.worktree import Repository
+    from agui_perf.gate.store.environment import Environment
+    from agui_perf.gate.store.results import Results
 
 __all__ = [
     "CURRENT_LABEL",

@@ -17,8 +17,8 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.budgets import BudgetCheck, BudgetStatus
-from agui_perf.gate.compare import (
+from agui_perf.gate.decide.budgets import BudgetCheck, BudgetStatus
+from agui_perf.gate.decide.compare import (
     FLOOR_FRACTION,
     PIVOT_FRACTION,
     POWER,
@@ -32,15 +32,15 @@ from agui_perf.gate.compare import (
     extension_processes,
     rule_text,
 )
-from agui_perf.gate.config import settings_to_json
-from agui_perf.gate.stats import ESTIMATOR_NAME, SPREAD_NAME, TEST_NAME
+from agui_perf.gate.decide.stats import ESTIMATOR_NAME, SPREAD_NAME, TEST_NAME
+from agui_perf.gate.store.config import settings_to_json
 
 if TYPE_CHECKING:
-    from agui_perf.gate.config import Settings
-    from agui_perf.gate.count_compare import CountComparison, CountsComparison
+    from agui_perf.gate.decide.count_compare import CountComparison, CountsComparison
     from agui_perf.gate.errors import GateError
-    from agui_perf.gate.history import History
-    from agui_perf.gate.results import MemoryResult
+    from agui_perf.gate.store.config import Settings
+    from agui_perf.gate.store.history import History
+    from agui_perf.gate.store.results import MemoryResult
 
 __all__ = [
     "VERDICT_SCHEMA_VERSION",

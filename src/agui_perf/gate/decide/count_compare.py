@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from agui_perf.gate.environment import environment_differences
+from agui_perf.gate.store.environment import environment_differences
 
 if TYPE_CHECKING:
-    from agui_perf.gate.config import Settings
-    from agui_perf.gate.results import CountResult, Results
+    from agui_perf.gate.store.config import Settings
+    from agui_perf.gate.store.results import CountResult, Results
 
 __all__ = [
     "REPEATABILITY",

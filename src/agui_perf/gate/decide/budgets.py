@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from agui_perf.gate.results import BenchmarkResult, Results
+    from agui_perf.gate.store.results import BenchmarkResult, Results
 
 __all__ = [
     "BUDGETS",
@@ -50,7 +50,7 @@ __all__ = [
     "margin_text",
 ]
 
-# Decimal megabytes, as the key says and as gate/memory.py prints peaks.
+# Decimal megabytes, as the key says and as gate/measure/memory.py prints peaks.
 MB = 1_000_000
 #: Every benchmark that talks to a server process publishes where client and server ran
 #: (tests/benchmarks/_server_cpu.py); in-process micro-benchmarks have no server to place.

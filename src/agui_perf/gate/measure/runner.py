@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from agui_perf.gate._cause import cause_line
 from agui_perf.gate._process import signal_group, stop_group
-from agui_perf.gate.calibration import calibrate_runs
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.layout import LAYOUT_TABLE, Layout, missing_in
+from agui_perf.gate.measure.calibration import calibrate_runs
 from agui_perf.gate.progress import PREFIX as PROGRESS_PREFIX
 from agui_perf.gate.progress import say
-from agui_perf.gate.results import (
+from agui_perf.gate.store.layout import LAYOUT_TABLE, Layout, missing_in
+from agui_perf.gate.store.results import (
     ProcessRun,
     load_pytest_benchmark,
     measured_name,
@@ -44,7 +44,7 @@ from agui_perf.gate.results import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from agui_perf.gate.results import BenchmarkResult
+    from agui_perf.gate.store.results import BenchmarkResult
 
 __all__ = [
     "BENCHMARKS_DIR",
