@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from agui_perf.gate.decide.verdict import Overall
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.measure import counts as count_runs
 from agui_perf.gate.pipeline import Hooks, github_annotations, perf, update_baseline
+from agui_perf.gate.progress import LOGGER
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.store.baseline import baseline_to_json, read_baseline
 from agui_perf.gate.store.results import CountResult, Counts
@@ -135,8 +137,10 @@ def test_unchanged_counts_pass(tmp_path: Path) -> None:
 
 
 def test_without_valgrind_the_verdict_says_so_and_passes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+
     def unavailable(request: CountRequest) -> dict[str, Counts]:
         raise count_runs.CountsUnavailable(count_runs.VALGRIND_NOT_FOUND)
 
@@ -148,7 +152,7 @@ def test_without_valgrind_the_verdict_says_so_and_passes(
     assert verdict.overall is Overall.PASS
     assert verdict.headline.endswith("; instruction counts: not measured (valgrind not found)")
     assert "Instruction counts: not measured (valgrind not found)." in render_markdown(verdict)
-    assert "instruction counts: not measured (valgrind not found)" in fake.progress.getvalue()
+    assert "instruction counts: not measured (valgrind not found)" in caplog.messages
     stored = json.loads((root / ".perf" / "report" / "results-current.json").read_text())
     assert stored["counts"] == {"tool": "", "missing": "valgrind not found", "benchmarks": {}}
 
@@ -163,7 +167,7 @@ def test_a_failing_memory_stage_stops_the_counts(tmp_path: Path) -> None:
         seen.append(request.cancel.wait(timeout=60))
         raise count_runs.CountsError("instruction counts of the current code were stopped")
 
-    def memory(side: Side, out: Path, progress: object) -> dict[str, MemoryResult]:
+    def memory(side: Side, out: Path) -> dict[str, MemoryResult]:
         raise GateError("memory scenario 'toy_alloc' failed (exit 1): boom")
 
     fake = Fake(steady(1e-3, 1e-3))

@@ -76,7 +76,6 @@ def real_memory_hooks(fake: Fake) -> Hooks:
         launcher=fake_hooks.launcher,
         counts=fake_hooks.counts,
         write_report=fake_hooks.write_report,
-        progress=fake_hooks.progress,
         env=fake_hooks.env,
     )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import re
 import shutil
 import textwrap
@@ -23,6 +23,7 @@ from agui_perf.gate.measure.memory import (
     run_scenario,
     source_packages,
 )
+from agui_perf.gate.progress import LOGGER
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
@@ -290,23 +291,21 @@ def test_missing_python_is_reported(tmp_path: Path) -> None:
         )
 
 
-def test_run_all_reports_progress(tree: Path, tmp_path: Path) -> None:
-    progress = io.StringIO()
+def test_run_all_reports_progress(
+    tree: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     records = run_all(
         ["marked", "leaky"],
         src_dir=tree / "src",
         scenarios_file=tree / "tests" / "bench" / "scenarios.py",
         out_dir=tmp_path,
-        progress=progress,
     )
     assert [r["scenario"] for r in records] == ["marked", "leaky"]
-    lines = progress.getvalue().splitlines()
-    # The gate's one progress prefix, as on every other progress line.
-    assert lines[0] == "[perf] memory 1/2 marked …"
-    assert re.fullmatch(
-        r"\[perf\] memory 1/2 marked: peak [\d.]+ MB, [\d,]+ allocations, .*s\)", lines[1]
-    )
-    assert lines[2] == "[perf] memory 2/2 leaky …"
+    lines = caplog.messages
+    assert lines[0] == "memory 1/2 marked …"
+    assert re.fullmatch(r"memory 1/2 marked: peak [\d.]+ MB, [\d,]+ allocations, .*s\)", lines[1])
+    assert lines[2] == "memory 2/2 leaky …"
     assert len(lines) == 4
 
 

@@ -8,8 +8,8 @@ same toy suite for real, in subprocesses.
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import textwrap
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from agui_perf.gate.pipeline import (
     perf,
     update_baseline,
 )
+from agui_perf.gate.progress import LOGGER
 from agui_perf.gate.report.write import render_report
 from agui_perf.gate.store.baseline import read_baseline, write_baseline
 from agui_perf.gate.store.config import Settings
@@ -152,7 +153,6 @@ class Fake:
     jobs: list[Job] = field(default_factory=list)
     memory_sides: list[Side] = field(default_factory=list)
     reports: list[tuple[Verdict, Path, Results | None]] = field(default_factory=list)
-    progress: io.StringIO = field(default_factory=io.StringIO)
 
     def launch(self, job: Job) -> int:
         self.jobs.append(job)
@@ -164,7 +164,7 @@ class Fake:
         job.json_path.write_text(json.dumps(pb_doc(*entries)), encoding="utf-8")
         return 0
 
-    def memory(self, side: Side, out: Path, progress: object) -> dict[str, MemoryResult]:
+    def memory(self, side: Side, out: Path) -> dict[str, MemoryResult]:
         self.memory_sides.append(side)
         return {"toy_alloc": make_memory("toy_alloc", self.peaks[side.label], 10_000)}
 
@@ -182,7 +182,6 @@ class Fake:
             memory=self.memory,
             counts=self.counts,
             write_report=self.report,
-            progress=self.progress,
             env=env or {},
         )
 
@@ -269,8 +268,9 @@ def extension_jobs(fake: Fake) -> list[Job]:
     ids=["precise: the short extension", "5 % spread: the full one"],
 )
 def test_a_regression_is_extended_and_decided_on_the_pooled_processes(
-    tmp_path: Path, wobble: float, added: int
+    tmp_path: Path, wobble: float, added: int, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     root, _ = toy_repo(tmp_path)
     fake = Fake(steady(1e-3, 1.3e-3, wobble=wobble))
     verdict = perf(options(root), fake.hooks())
@@ -289,12 +289,13 @@ def test_a_regression_is_extended_and_decided_on_the_pooled_processes(
     assert len(jobs) == 2 * added  # `added` more a side, once
     assert [job.side.label for job in jobs[:4]] == ["accepted", "current"] * 2
     assert all(job.command[-2:] == ("-k", "test_sum") for job in jobs)
-    progress = fake.progress.getvalue()
     assert (
         f"1 not settled by the first pass (test_sum): {added} more fresh processes a side, "
         "pooled with the first 8 and decided once"
-    ) in progress
-    assert f"[perf] extend round {added}/{added} · current" in progress
+    ) in caplog.messages
+    assert any(
+        line.startswith(f"extend round {added}/{added} · current") for line in caplog.messages
+    )
     # The pooled samples are what the results files hold.
     stored = json.loads((root / ".perf" / "report" / "results-current.json").read_text())
     assert len(stored["benchmarks"]["test_sum"]["samples"]) == 8 + added
@@ -470,13 +471,13 @@ def test_min_processes(benchmarks: int, needed: int) -> None:
     assert min_processes(0.01, benchmarks) == needed
 
 
-def test_too_few_processes_warn(tmp_path: Path) -> None:
+def test_too_few_processes_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     root, _ = toy_repo(tmp_path)
     fake = Fake(steady(1e-3, 1e-3))
     perf(options(root, processes=3), fake.hooks())
-    first = fake.progress.getvalue().splitlines()[0]
-    assert first == (
-        "[perf] warning: with 3 processes a side the first pass cannot reach significance at "
+    assert caplog.messages[0] == (
+        "warning: with 3 processes a side the first pass cannot reach significance at "
         "alpha 0.01 over 2 benchmarks (Holm), so only the extension's pooled processes can "
         "decide; use --processes 5 or more"
     )
@@ -576,7 +577,10 @@ def test_outside_github_actions_nothing_is_published(
 # --- the trend ------------------------------------------------------------------------------
 
 
-def test_perf_shows_the_trend_over_the_baseline_commits(tmp_path: Path) -> None:
+def test_perf_shows_the_trend_over_the_baseline_commits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     root, first = toy_repo(tmp_path)
     write_baseline(root / BASELINE, stored_results({"test_sum": 1.1e-3, "test_join": 2e-3}))
     second = commit_all(root, "accept v2")
@@ -592,20 +596,21 @@ def test_perf_shows_the_trend_over_the_baseline_commits(tmp_path: Path) -> None:
     sums = history.series(Metric.TIME, "test_sum")
     assert sums[:3] == pytest.approx([1e-3 * 1.0035, 1.1e-3 * 1.0035, 1.2e-3 * 1.0035], rel=1e-2)
     assert sums[3] == pytest.approx(1.2e-3, rel=1e-2)
-    progress = fake.progress.getvalue().splitlines()
-    assert f"[perf] trend over 3 commits that changed {BASELINE} and this run" in progress
+    assert f"trend over 3 commits that changed {BASELINE} and this run" in caplog.messages
     files = render_report(verdict)
     assert "### Trend" in files["verdict.md"]
     assert files["report.html"].count('id="chart-agui-perf-trend-') == 3  # no counts in the toy
     assert json.loads(files["verdict.json"])["history"]["points"][-1]["label"] == "current"
 
 
-def test_perf_history_zero_draws_no_trend(tmp_path: Path) -> None:
+def test_perf_history_zero_draws_no_trend(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     root, _ = toy_repo(tmp_path)
     fake = Fake(steady(1e-3, 1e-3))
     verdict = perf(options(root, history=0), fake.hooks())
     assert verdict.history is None
-    assert "trend" not in fake.progress.getvalue()
+    assert caplog.messages  # the run's progress was captured, without a trend line
+    assert not any("trend" in line for line in caplog.messages)
     assert json.loads(render_report(verdict)["verdict.json"])["history"] is None
 
 

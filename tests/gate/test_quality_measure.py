@@ -3,7 +3,7 @@ effect of fake processes, and the time left."""
 
 from __future__ import annotations
 
-import io
+import logging
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +13,7 @@ from agui_perf.gate.measure.calibration import CALIBRATION_KEY
 from agui_perf.gate.measure.runner import Side
 from agui_perf.gate.quality.inject import MAX_ITERATIONS
 from agui_perf.gate.quality.measure import MIN_MEASURABLE, Step, calibrate, effects, fit_slope
-from agui_perf.gate.quality.progress import GATE_RUN, PROCESS, Progress
+from agui_perf.gate.quality.progress import GATE_RUN, LOGGER, PROCESS, Progress
 from agui_perf.gate.store.results import ProcessBenchmark, ProcessRun
 
 if TYPE_CHECKING:
@@ -127,10 +127,10 @@ def test_effects_normalize_cpu_bound_benchmarks_like_the_gate(tmp_path: Path) ->
     assert a.raw_ratio == pytest.approx(2.2)
 
 
-def test_time_left() -> None:
+def test_time_left(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     now = [0.0]
-    out = io.StringIO()
-    progress = Progress(out, clock=lambda: now[0])
+    progress = Progress(clock=lambda: now[0])
     assert progress.left() == "estimating time left"
     progress.plan(PROCESS, 4)
     progress.plan(GATE_RUN, 3)
@@ -145,4 +145,4 @@ def test_time_left() -> None:
     progress.done(GATE_RUN, 120.0)
     assert progress.left() == "~4m30s left"
     progress.say("hello")
-    assert out.getvalue() == "[quality] hello\n"
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [(LOGGER, "hello")]

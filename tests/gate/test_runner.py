@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from agui_perf.gate.measure.runner import (
     run_interleaved,
     run_process,
 )
+from agui_perf.gate.progress import LOGGER
 from agui_perf.gate.store.results import ProcessRun
 from tests.gate.test_interrupts import wait_until_gone
 from tests.gate.test_results import pb_doc, pb_entry
@@ -56,7 +57,6 @@ def test_a_side_without_a_source_folder_of_the_layout_is_refused(tmp_path: Path)
             RunOptions(processes=2),
             tmp_path / "out",
             launcher=writing_launcher(lambda job: {"t": 1.0}, calls),
-            progress=None,
         )
     assert str(err.value) == (
         "the accepted code (abc1234567) has no src folder (the current tree's "
@@ -105,7 +105,6 @@ def test_sides_alternate_a_b_a_b(tmp_path: Path) -> None:
         RunOptions(processes=3),
         tmp_path / "out",
         launcher=writing_launcher(lambda job: {"test_a": 1.0}, calls),
-        progress=None,
     )
     order = [(job.side.label, job.round) for job in calls]
     assert order == [
@@ -130,7 +129,7 @@ def test_each_process_gives_one_sample_per_benchmark(tmp_path: Path) -> None:
         return {"test_a": base * job.round, "test_b": 0.5}
 
     runs = run_interleaved(
-        sides, RunOptions(processes=3), tmp_path, launcher=writing_launcher(medians), progress=None
+        sides, RunOptions(processes=3), tmp_path, launcher=writing_launcher(medians)
     )
     current = merge_side(sides[1], runs["current"])
     assert current["test_a"].samples == (2.0, 4.0, 6.0)
@@ -138,23 +137,24 @@ def test_each_process_gives_one_sample_per_benchmark(tmp_path: Path) -> None:
     assert set(merge_side(sides[1], runs["current"], only=["test_b"])) == {"test_b"}
 
 
-def test_progress_names_side_round_and_time_left(tmp_path: Path) -> None:
-    progress = io.StringIO()
+def test_progress_names_side_round_and_time_left(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
     run_interleaved(
         make_sides(tmp_path),
         RunOptions(processes=2),
         tmp_path,
         launcher=writing_launcher(lambda job: {"t": 1.0}),
-        progress=progress,
         clock=FakeClock([10.0, 30.0, 10.0, 30.0]),
     )
-    assert progress.getvalue().splitlines() == [
-        "[perf] timing round 1/2 · accepted (abc1234567) · estimating time left",
+    assert caplog.messages == [
+        "timing round 1/2 · accepted (abc1234567) · estimating time left",
         # Only the accepted side's 10 s is known: the current side is estimated from it.
-        "[perf] timing round 1/2 · current (working tree) · ~30s left",
+        "timing round 1/2 · current (working tree) · ~30s left",
         # Per side: one accepted (10 s each) and one current (30 s each) process are left.
-        "[perf] timing round 2/2 · accepted (abc1234567) · ~40s left",
-        "[perf] timing round 2/2 · current (working tree) · ~30s left",
+        "timing round 2/2 · accepted (abc1234567) · ~40s left",
+        "timing round 2/2 · current (working tree) · ~30s left",
     ]
 
 
@@ -222,9 +222,7 @@ def test_a_crashed_benchmark_is_one_line_naming_it(tmp_path: Path) -> None:
         return 1
 
     with pytest.raises(GateError) as caught:
-        run_interleaved(
-            make_sides(tmp_path), RunOptions(processes=2), tmp_path, launcher=launch, progress=None
-        )
+        run_interleaved(make_sides(tmp_path), RunOptions(processes=2), tmp_path, launcher=launch)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(
@@ -241,14 +239,16 @@ def test_a_benchmark_missing_from_one_process_is_an_error(tmp_path: Path) -> Non
         return {"test_a": 1.0, "test_b": 1.0} if job.round == 1 else {"test_a": 1.0}
 
     runs = run_interleaved(
-        sides, RunOptions(processes=2), tmp_path, launcher=writing_launcher(medians), progress=None
+        sides, RunOptions(processes=2), tmp_path, launcher=writing_launcher(medians)
     )
     with pytest.raises(GateError, match=r"^current code \(working tree\): .*'test_b' is missing"):
         merge_side(sides[0], runs["current"])
 
 
 @pytest.mark.parametrize("status", [5, 0])
-def test_a_side_with_nothing_selected_runs_once(tmp_path: Path, status: int) -> None:
+def test_a_side_with_nothing_selected_runs_once(
+    tmp_path: Path, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     # 5: pytest collected nothing; 0 without a JSON file: only tests without the benchmark
     # fixture were selected (skipped by --benchmark-only, so pytest-benchmark saved nothing).
     calls: list[Job] = []
@@ -258,13 +258,9 @@ def test_a_side_with_nothing_selected_runs_once(tmp_path: Path, status: int) -> 
         calls.append(job)
         return status if job.side.label == "accepted" else writer(job)
 
-    progress = io.StringIO()
+    caplog.set_level(logging.INFO, logger=LOGGER)
     runs = run_interleaved(
-        make_sides(tmp_path),
-        RunOptions(processes=3, keyword="new"),
-        tmp_path,
-        launcher=launch,
-        progress=progress,
+        make_sides(tmp_path), RunOptions(processes=3, keyword="new"), tmp_path, launcher=launch
     )
     origin = f"benchmark results '{tmp_path / 'accepted' / 'process-01.json'}'"
     assert runs["accepted"] == [ProcessRun(origin=origin, benchmarks={})]
@@ -273,9 +269,9 @@ def test_a_side_with_nothing_selected_runs_once(tmp_path: Path, status: int) -> 
     # A fresh process of the same tree would select the same nothing: not run again.
     assert [job.side.label for job in calls] == ["accepted", "current", "current", "current"]
     assert (
-        "[perf] the accepted code (abc1234567) has no benchmark matching -k 'new'; "
+        "the accepted code (abc1234567) has no benchmark matching -k 'new'; "
         "measuring the other side alone"
-    ) in progress.getvalue().splitlines()
+    ) in caplog.messages
 
 
 def test_nothing_selected_on_either_side_stops_after_one_round(tmp_path: Path) -> None:
@@ -292,7 +288,6 @@ def test_nothing_selected_on_either_side_stops_after_one_round(tmp_path: Path) -
             RunOptions(processes=8, keyword="zzz"),
             tmp_path,
             launcher=launch,
-            progress=None,
         )
     assert len(calls) == 2
     assert str(caught.value) == (
@@ -306,7 +301,6 @@ def test_nothing_selected_on_either_side_stops_after_one_round(tmp_path: Path) -
             RunOptions(processes=2),
             tmp_path,
             launcher=launch,
-            progress=None,
         )
 
 
@@ -324,7 +318,6 @@ def test_a_bad_keyword_is_quoted_with_pytests_own_message(tmp_path: Path) -> Non
             RunOptions(processes=2, keyword="((( and"),
             tmp_path,
             launcher=launch,
-            progress=None,
         )
     assert str(caught.value).startswith(
         "-k '((( and' is not a valid pytest -k expression: at column 5: expected not OR left "
@@ -385,9 +378,7 @@ def test_a_failed_process_is_quoted_by_its_cause(tmp_path: Path, log: str, cause
         return 3
 
     with pytest.raises(GateError) as caught:
-        run_interleaved(
-            make_sides(tmp_path), RunOptions(processes=1), tmp_path, launcher=launch, progress=None
-        )
+        run_interleaved(make_sides(tmp_path), RunOptions(processes=1), tmp_path, launcher=launch)
     assert str(caught.value).startswith(
         f"benchmark process 1 of the accepted code (abc1234567) failed (pytest exit 3): {cause} "
         "— fix it; full output in "
@@ -410,9 +401,7 @@ def test_keyboard_interrupt_stops_between_processes(tmp_path: Path) -> None:
         return writing_launcher(lambda _: {"t": 1.0})(job)
 
     with pytest.raises(KeyboardInterrupt):
-        run_interleaved(
-            make_sides(tmp_path), RunOptions(processes=4), tmp_path, launcher=launch, progress=None
-        )
+        run_interleaved(make_sides(tmp_path), RunOptions(processes=4), tmp_path, launcher=launch)
     assert len(calls) == 3
 
 

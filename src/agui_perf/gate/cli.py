@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import logging
 import math
 import signal
 import sys
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.measure.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
-from agui_perf.gate.progress import say
+from agui_perf.gate.progress import to_stderr
 from agui_perf.gate.store.layout import LAYOUT_TABLE, declared_benchmarks
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ __all__ = [
     "run_perf",
     "run_update_baseline",
 ]
+
+_log = logging.getLogger(__name__)
 
 _MAX_SCALE = 100.0
 #: `perf --history N`: commits of the trend by default, and the most it reads (each commit is
@@ -334,6 +337,7 @@ def _start(
     What goes wrong before the lock is held (no project, another run, an early Ctrl-C) is
     reported on stderr only: the report folder may belong to the run that holds the lock.
     """
+    stack.enter_context(to_stderr())
     try:
         # Imported here, under `interrupts`: the pipeline pulls in scipy (a second or more),
         # and a Ctrl-C during that import is one line too. fcntl (gate.lock) is POSIX only,
@@ -343,7 +347,7 @@ def _start(
 
         options = options_from_args(args)
         if options.root != Path.cwd().resolve():
-            say(sys.stderr, f"project root: {options.root}")
+            _log.info(f"project root: {options.root}")
         stack.enter_context(gate_lock(options.root))
     except GateError as err:
         _error(command, str(err))

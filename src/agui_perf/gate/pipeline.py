@@ -22,22 +22,23 @@
 `update_baseline` measures the current code the same way and replaces the baseline file
 atomically, only after a complete run.
 
-Process boundaries (benchmark launcher, memory runner, report writer, progress stream) are
-`Hooks`, so every step is tested with fakes; everything else is plain functions on plain data.
+Process boundaries (benchmark launcher, memory runner, report writer) are `Hooks`, so every
+step is tested with fakes; everything else is plain functions on plain data. Progress lines
+are logged (`gate.progress`), not passed a stream.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate.decide.budgets import BudgetStatus, check_budgets
@@ -62,7 +63,6 @@ from agui_perf.gate.measure.runner import (
     DEFAULT_MIN_ROUNDS,
     DEFAULT_OUT,
     DEFAULT_SCALE,
-    PROGRESS_PREFIX,
     RUNS_DIR,
     Launcher,
     RunOptions,
@@ -132,6 +132,8 @@ __all__ = [
     "update_baseline",
 ]
 
+_log = logging.getLogger(__name__)
+
 #: The baselines folder with the default layout (`[tool.agui_perf.layout].baselines`).
 BASELINES_DIR = Path(Layout().baselines)
 NO_BASELINE = "no baseline yet — run nox -s update-baseline"
@@ -157,8 +159,8 @@ def _write_report_default(verdict: Verdict, out: Path, current: Results | None) 
     write_report(verdict, out, current=current)
 
 
-def _memory_default(side: Side, out: Path, progress: TextIO | None) -> dict[str, MemoryResult]:
-    return measure_memory(side, out, progress)
+def _memory_default(side: Side, out: Path) -> dict[str, MemoryResult]:
+    return measure_memory(side, out)
 
 
 def _counts_default(request: count_runs.CountRequest) -> dict[str, Counts]:
@@ -170,10 +172,9 @@ class Hooks:
     """The process boundaries of the chain (tests inject fakes)."""
 
     launcher: Launcher = run_process
-    memory: Callable[[Side, Path, TextIO | None], Mapping[str, MemoryResult]] = _memory_default
+    memory: Callable[[Side, Path], Mapping[str, MemoryResult]] = _memory_default
     counts: Callable[[count_runs.CountRequest], Mapping[str, Counts]] = _counts_default
     write_report: Callable[[Verdict, Path, Results | None], object] = _write_report_default
-    progress: TextIO | None = field(default_factory=lambda: sys.stderr)
     env: Mapping[str, str] | None = None  # None: os.environ
     clock: Callable[[], float] = time.monotonic
 
@@ -190,7 +191,6 @@ class Hooks:
             options,
             out_dir,
             launcher=self.launcher,
-            progress=self.progress,
             clock=self.clock,
             env=self.env,
             stage=stage,
@@ -264,13 +264,12 @@ def min_processes(alpha: float, benchmarks: int) -> int:
     return 101
 
 
-def _warn_processes(settings: Settings, benchmarks: int, progress: TextIO | None) -> None:
+def _warn_processes(settings: Settings, benchmarks: int) -> None:
     needed = min_processes(settings.alpha, benchmarks)
     if settings.processes < needed:
         over = f" over {benchmarks} benchmarks" if benchmarks > 1 else ""
-        _say(
-            progress,
-            f"{PROGRESS_PREFIX} warning: with {settings.processes} processes a side the first "
+        _log.info(
+            f"warning: with {settings.processes} processes a side the first "
             f"pass cannot reach significance at alpha {settings.alpha:g}{over} (Holm), so "
             "only the extension's pooled processes can decide; use --processes "
             f"{needed} or more",
@@ -290,26 +289,22 @@ def _run_options(settings: Settings, options: GateOptions) -> RunOptions:
 # --- 2.-6. measuring ------------------------------------------------------------------------
 
 
-def measure_memory(side: Side, out: Path, progress: TextIO | None) -> dict[str, MemoryResult]:
+def measure_memory(side: Side, out: Path) -> dict[str, MemoryResult]:
     """Every memray scenario of the side's own scenarios file, one fresh process each."""
     scenarios = side.scenarios
     if not scenarios.is_file():
-        _say(progress, f"{PROGRESS_PREFIX} memory · {side.label}: no {side.layout.scenarios}")
+        _log.info(f"memory · {side.label}: no {side.layout.scenarios}")
         return {}
     packages = side.packages or None
     names = memory_runs.list_scenarios(
         src_dir=side.sources, scenarios_file=scenarios, root=side.root, packages=packages
     )
-    _say(
-        progress,
-        f"{PROGRESS_PREFIX} memory · {side.label} ({side.revision}) · {len(names)} scenarios",
-    )
+    _log.info(f"memory · {side.label} ({side.revision}) · {len(names)} scenarios")
     records = memory_runs.run_all(
         names,
         src_dir=side.sources,
         scenarios_file=scenarios,
         out_dir=out,
-        progress=progress,
         root=side.root,
         packages=packages,
     )
@@ -326,7 +321,7 @@ def measure_counts(request: count_runs.CountRequest) -> dict[str, Counts]:
     try:
         return count_runs.count_sides(request)
     except count_runs.CountsUnavailable as err:
-        _say(request.progress, f"{PROGRESS_PREFIX} instruction counts: not measured ({err})")
+        _log.info(f"instruction counts: not measured ({err})")
         return {side.label: Counts(missing=str(err)) for side in request.sides}
 
 
@@ -343,16 +338,13 @@ def _memory_and_counts(
         sides=sides,
         options=run_options,
         out_dir=run_dir / "counts",
-        progress=hooks.progress,
         cancel=cancel,
     )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="counts") as pool:
         counting = pool.submit(hooks.counts, request)
         try:
             memory = {
-                side.label: dict(
-                    hooks.memory(side, run_dir / "memory" / side.label, hooks.progress)
-                )
+                side.label: dict(hooks.memory(side, run_dir / "memory" / side.label))
                 for side in sides
             }
             counts = counting.result()
@@ -437,9 +429,8 @@ def _measure_both(
     if names:
         added = extension_size(comparison, settings)
         shown = ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
-        _say(
-            hooks.progress,
-            f"{PROGRESS_PREFIX} {len(names)} not settled by the first pass ({shown}): "
+        _log.info(
+            f"{len(names)} not settled by the first pass ({shown}): "
             f"{added} more fresh processes a side, pooled with the first {settings.processes} "
             "and decided once",
         )
@@ -494,7 +485,7 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
     else:
         accepted = find_accepted(root, relative)
     family = len(stored.results.benchmarks) if stored else 1
-    _warn_processes(settings, family, hooks.progress)
+    _warn_processes(settings, family)
 
     environment = current_environment(layout.fingerprint_packages)
     run_options = _run_options(settings, options)
@@ -528,9 +519,8 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
 
     counts = _compare_counts(baseline_results, current, settings, accepted.found)
     if current.source.dirty:
-        _say(
-            hooks.progress,
-            f"{PROGRESS_PREFIX} note: the current code has uncommitted changes in "
+        _log.info(
+            f"note: the current code has uncommitted changes in "
             f"{', '.join(f'{path}/' for path in layout.source)} — "
             "measured as the files are on disk, not as any commit",
         )
@@ -538,7 +528,7 @@ def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
     verdict = decide(comparison, budgets, accepted, settings, counts=counts)
     if options.history:
         history = with_current(read_history(root, relative, options.history), current)
-        _say(hooks.progress, f"{PROGRESS_PREFIX} {history.summary()}")
+        _log.info(history.summary())
         verdict = replace(verdict, history=history)
     _write_results(out, current, baseline_results)
     hooks.write_report(verdict, out, current)
@@ -713,7 +703,7 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
     path, relative = baseline_file(root, layout)
     previous, note = _previous(path)
     family = len(previous.results.benchmarks) if previous else 1
-    _warn_processes(settings, family, hooks.progress)
+    _warn_processes(settings, family)
 
     side = Side("current", root, "working tree", layout)
     measured = _measure_current_only(
@@ -790,8 +780,3 @@ def _kept_counts(previous: Baseline | None, measured: Results, keyword: str | No
         return counts
     merged = {**old.benchmarks, **counts.benchmarks}
     return replace(counts, benchmarks=dict(sorted(merged.items())))
-
-
-def _say(progress: TextIO | None, line: str) -> None:
-    if progress is not None:
-        print(line, file=progress, flush=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import platform
 import shutil
@@ -40,7 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate._process import stop_group
@@ -49,7 +50,6 @@ from agui_perf.gate.measure.runner import (
     BENCHMARKS_DIR,
     EXIT_NO_TESTS,
     PLUGIN_DIR,
-    PROGRESS_PREFIX,
     REFERENCE_DESELECT,
     SCALE_ENV,
     RunOptions,
@@ -79,6 +79,8 @@ __all__ = [
     "find_tools",
     "read_dumps",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The plugin module in runner.PLUGIN_DIR that replaces the `benchmark` fixture.
 COUNTS_PLUGIN = "agui_perf_counts"
@@ -146,7 +148,6 @@ class CountRequest:
     sides: Sequence[Side]
     options: RunOptions
     out_dir: Path  # <out_dir>/<side label>/ gets the log, the manifest and the dumps
-    progress: TextIO | None = None
     cancel: threading.Event | None = None  # set: stop the runs (the caller is failing)
     calls: int = DEFAULT_CALLS
     timeout: float = DEFAULT_COUNT_TIMEOUT
@@ -278,9 +279,8 @@ def count_sides(request: CountRequest) -> dict[str, Counts]:
             for side in busy:
                 stage = stack.enter_context(tempfile.TemporaryDirectory(prefix=_STAGE_PREFIX))
                 runs.append(_start(side, Path(stage), tools, request, targets[side.label]))
-            _say(
-                request.progress,
-                f"{PROGRESS_PREFIX} counts · "
+            _log.info(
+                "counts · "
                 + ", ".join(f"{r.side.label} ({r.side.revision})" for r in runs)
                 + f" · callgrind, {request.calls} calls a benchmark",
             )
@@ -422,10 +422,8 @@ def _finish(run: _Run, status: int, tools: Tools, request: CountRequest) -> Coun
     if (run.stage / _MANIFEST).exists():
         shutil.move(run.stage / _MANIFEST, run.out / _MANIFEST)
     atomic_write_text(run.out / "counts.json", dump_json(counts_to_json(counts)))
-    _say(
-        request.progress,
-        f"{PROGRESS_PREFIX} counts · {run.side.label}: {len(counts.benchmarks)} benchmarks "
-        f"({elapsed:.1f} s)",
+    _log.info(
+        f"counts · {run.side.label}: {len(counts.benchmarks)} benchmarks ({elapsed:.1f} s)",
     )
     return counts
 
@@ -491,8 +489,3 @@ def _failure_line(log: Path) -> str:
             return line
     own = [line for line in lines if not line.startswith("==")]
     return own[-1] if own else (lines[-1] if lines else "no output")
-
-
-def _say(progress: TextIO | None, line: str) -> None:
-    if progress is not None:
-        print(line, file=progress, flush=True)

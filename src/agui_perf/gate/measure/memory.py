@@ -28,6 +28,7 @@ gate's tolerance, but not zero.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import subprocess
@@ -36,7 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import memray
 
@@ -44,7 +45,6 @@ from agui_perf.gate._cause import cause_line
 from agui_perf.gate._io import atomic_write_text, dump_json
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.measure import _memory_child
-from agui_perf.gate.progress import say
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -68,6 +68,8 @@ __all__ = [
     "run_scenario",
     "source_packages",
 ]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_TOP_SITES = 10
 
@@ -170,15 +172,14 @@ def run_all(
     python: str = sys.executable,
     timeout: float = 120,
     top: int = DEFAULT_TOP_SITES,
-    progress: TextIO | None = sys.stderr,
     root: Path | None = None,
     packages: Sequence[str] | None = None,
 ) -> list[MemoryRecord]:
-    """Measure each scenario in turn (one fresh process each), reporting progress."""
+    """Measure each scenario in turn (one fresh process each), logging progress."""
     records: list[MemoryRecord] = []
     for index, name in enumerate(names, start=1):
         step = f"memory {index}/{len(names)} {name}"
-        say(progress, f"{step} …")
+        _log.info(f"{step} …")
         started = time.perf_counter()
         record = run_scenario(
             name,
@@ -192,7 +193,7 @@ def run_all(
             packages=packages,
         )
         elapsed = time.perf_counter() - started
-        say(progress, f"{step}: {describe(record)} ({elapsed:.1f} s)")
+        _log.info(f"{step}: {describe(record)} ({elapsed:.1f} s)")
         records.append(record)
     return records
 

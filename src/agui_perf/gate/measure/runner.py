@@ -15,6 +15,7 @@ both the current tree's layout (`gate.layout`: which folders those are).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -25,14 +26,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from agui_perf.gate._cause import cause_line
 from agui_perf.gate._process import signal_group, stop_group
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.measure.calibration import calibrate_runs
-from agui_perf.gate.progress import PREFIX as PROGRESS_PREFIX
-from agui_perf.gate.progress import say
 from agui_perf.gate.store.layout import LAYOUT_TABLE, Layout, missing_in
 from agui_perf.gate.store.results import (
     ProcessRun,
@@ -56,7 +55,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "EXIT_NO_TESTS",
     "PLUGIN_DIR",
-    "PROGRESS_PREFIX",
     "REFERENCE_DESELECT",
     "RUNS_DIR",
     "SCALE_ENV",
@@ -73,6 +71,8 @@ __all__ = [
     "run_interleaved",
     "run_process",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The report folder, relative to the project root (the workflow uploads it as the artifact).
 DEFAULT_OUT = Path(".perf") / "report"
@@ -445,15 +445,14 @@ def run_interleaved(
     out_dir: Path,
     *,
     launcher: Launcher = run_process,
-    progress: TextIO | None = sys.stderr,
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
     stage: str = "timing",
 ) -> dict[str, list[ProcessRun]]:
     """Run `options.processes` fresh processes per side, alternating: A B A B ...
 
-    Returns each side's per-process results in run order. Progress lines on `progress` say
-    which side and round is running and how long is left.
+    Returns each side's per-process results in run order. Progress lines (logged, see
+    `gate.progress`) say which side and round is running and how long is left.
 
     A side whose first process ran no benchmark (-k selects only benchmarks the other tree
     has: new or removed ones) is not run again: every fresh process would collect the same
@@ -485,8 +484,7 @@ def run_interleaved(
             )
             left = eta.left()
             remaining = "estimating time left" if left is None else f"~{format_duration(left)} left"
-            say(
-                progress,
+            _log.info(
                 f"{stage} round {round_}/{options.processes} · {side.label} "
                 f"({side.revision}) · {remaining}",
             )
@@ -495,7 +493,7 @@ def run_interleaved(
             eta.record(side.label, clock() - started)
             runs[side.label].append(_read_job(job, status))
         if round_ == 1:
-            active = _with_benchmarks(sides, runs, out_dir, options.keyword, progress, eta)
+            active = _with_benchmarks(sides, runs, out_dir, options.keyword, eta)
     return runs
 
 
@@ -504,7 +502,6 @@ def _with_benchmarks(
     runs: Mapping[str, Sequence[ProcessRun]],
     out_dir: Path,
     keyword: str | None,
-    progress: TextIO | None,
     eta: _Eta,
 ) -> list[Side]:
     """The sides whose first process ran a benchmark; a GateError if none did."""
@@ -518,8 +515,7 @@ def _with_benchmarks(
         if side not in active:
             eta.skip(side.label)
             selection = f"-k {keyword!r}" if keyword else "the gate's selection"
-            say(
-                progress,
+            _log.info(
                 f"the {side.label} code ({side.revision}) has no benchmark matching {selection}; "
                 "measuring the other side alone",
             )

@@ -28,6 +28,7 @@ from agui_perf.gate.measure.runner import (
     run_interleaved,
     run_process,
 )
+from agui_perf.gate.progress import to_stderr
 from agui_perf.gate.quality.cases import UNCHANGED, Case
 from agui_perf.gate.quality.copies import (
     Copies,
@@ -42,7 +43,7 @@ from agui_perf.gate.quality.copies import (
 from agui_perf.gate.quality.gate_runs import GateRun, gate_env, run_gate
 from agui_perf.gate.quality.inject import Target, inject, module_file
 from agui_perf.gate.quality.options import PROG, Config, parse_config
-from agui_perf.gate.quality.progress import GATE_RUN, PROCESS, Progress
+from agui_perf.gate.quality.progress import GATE_RUN, LOGGER, PREFIX, PROCESS, Progress
 from agui_perf.gate.quality.report import (
     CaseResult,
     Report,
@@ -99,7 +100,6 @@ class _Harness:
             options,
             self.out / "measure" / folder,
             launcher=self.launcher(stage, processes),
-            progress=None,
         )
 
 
@@ -346,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(sys.argv[1:] if argv is None else argv)
     progress = Progress()
     try:
-        with interrupts():
+        with interrupts(), to_stderr(LOGGER, PREFIX):
             report = run(config, progress)
             markdown, data = write_report(config.out, report)
     except KeyboardInterrupt:

@@ -3,32 +3,35 @@
 Two kinds of work take the time: benchmark processes (calibration, true effect) and gate runs.
 Each kind's remaining count times its mean duration so far gives the time left; a kind not
 timed yet is named instead of guessed ("+ 15 gate runs not timed yet").
+
+The lines are logged (`gate.progress`) to the `agui_perf.gate.quality` logger; the command
+line prints them with the `[quality]` prefix.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
-import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from agui_perf.gate.measure.runner import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["GATE_RUN", "PREFIX", "PROCESS", "Progress"]
+__all__ = ["GATE_RUN", "LOGGER", "PREFIX", "PROCESS", "Progress"]
 
 PREFIX = "[quality]"
+LOGGER = "agui_perf.gate.quality"
 PROCESS = "benchmark process"
 GATE_RUN = "gate run"
 
+_log = logging.getLogger(LOGGER)
+
 
 class Progress:
-    def __init__(
-        self, stream: TextIO | None = sys.stderr, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.stream = stream
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.remaining: dict[str, int] = {PROCESS: 0, GATE_RUN: 0}
         self.durations: dict[str, list[float]] = {PROCESS: [], GATE_RUN: []}
@@ -56,8 +59,7 @@ class Progress:
         return text + (f" + {', '.join(untimed)} not timed yet" if untimed else "")
 
     def say(self, text: str) -> None:
-        if self.stream is not None:
-            print(f"{PREFIX} {text}", file=self.stream, flush=True)
+        _log.info(text)
 
     def timed(self, kind: str, work: Callable[[], int]) -> int:
         """Run `work`, record its duration as one `kind`; returns its result."""
