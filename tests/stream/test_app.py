@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 import pytest
+from httpx_sse import EventSource
 
 from agui_perf.stream import events as ev
 from agui_perf.stream.app import (
@@ -45,8 +46,9 @@ TIMEOUT = 30.0
 RUN_INPUT: dict[str, Any] = {"threadId": "thread-1", "runId": "run-1", "messages": []}
 
 
-def frames(body: bytes) -> list[Event]:
-    return [orjson.loads(part[len(b"data: ") :]) for part in body.split(b"\n\n") if part]
+def frames(response: httpx.Response) -> list[Event]:
+    """The events of an SSE response (heartbeat comments are not events)."""
+    return [orjson.loads(sse.data) for sse in EventSource(response).iter_sse()]
 
 
 def run_input(**fields: Any) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def test_default_workflow_when_forwarded_props_say_nothing(client: httpx.Client)
 
 def test_burst_workflow_streams_every_event(client: httpx.Client) -> None:
     body = run_input(forwardedProps={"workflow": "burst", "params": {"events": 5000}})
-    received = frames(client.post("/agent", json=body).content)
+    received = frames(client.post("/agent", json=body))
     assert len(received) == 5000 + 4
     assert [e["type"] for e in received[:2]] == ["RUN_STARTED", "TEXT_MESSAGE_START"]
     assert [e["type"] for e in received[-2:]] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
@@ -120,10 +122,10 @@ def test_heartbeat_while_a_slow_agent_is_idle() -> None:
     assert seen_ping.is_set()
     assert received.startswith(encode_many([ev.run_started("thread-1", "run-1")]))
     assert received.endswith(encode_many([ev.run_finished("thread-1", "run-1")]))
-    assert frames(received.replace(HEARTBEAT, b"")) == [
-        ev.run_started("thread-1", "run-1"),
-        ev.run_finished("thread-1", "run-1"),
-    ]
+    # Nothing but heartbeats between the two frames.
+    assert received.replace(HEARTBEAT, b"") == encode_many(
+        [ev.run_started("thread-1", "run-1"), ev.run_finished("thread-1", "run-1")]
+    )
 
 
 def test_client_disconnect_mid_stream_cancels_the_agent() -> None:
@@ -144,12 +146,8 @@ def test_client_disconnect_mid_stream_cancels_the_agent() -> None:
     app = create_app(workflows={DEFAULT_WORKFLOW: forever})
     with running_server(app) as url, httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         with client.stream("POST", "/agent", json=RUN_INPUT) as response:
-            first = b""
-            for chunk in response.iter_raw():
-                first += chunk
-                if first.endswith(b"\n\n"):
-                    break
-            assert frames(first) == [ev.run_started("thread-1", "run-1")]
+            first = next(EventSource(response).iter_sse())
+            assert orjson.loads(first.data) == ev.run_started("thread-1", "run-1")
         # Leaving the block closes the half-read response, i.e. the connection.
         assert closed.wait(TIMEOUT)
         assert cancelled.is_set()
@@ -164,7 +162,7 @@ def test_agent_exception_becomes_a_run_error_frame() -> None:
     with running_server(app) as url, httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         response = client.post("/agent", json=RUN_INPUT)
     assert response.status_code == 200
-    assert frames(response.content) == [
+    assert frames(response) == [
         ev.run_started("thread-1", "run-1"),
         ev.run_error("model backend unreachable", code=AGENT_ERROR),
     ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 import httpx
 import orjson
 import pytest
+from httpx_sse import EventSource
 
 from agui_perf.stream.head_timeout import (
     DEFAULT_HEADER_TIMEOUT,
@@ -101,8 +102,8 @@ def assert_408(raw: bytes) -> dict[str, str]:
     return error
 
 
-def event_types(sse: bytes) -> list[str]:
-    return [orjson.loads(frame[len(b"data: ") :])["type"] for frame in sse.split(b"\n\n") if frame]
+def event_types(response: httpx.Response) -> list[str]:
+    return [orjson.loads(sse.data)["type"] for sse in EventSource(response).iter_sse()]
 
 
 def assert_serves_normally(port: int) -> None:
@@ -110,7 +111,7 @@ def assert_serves_normally(port: int) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
         response = client.post("/agent", content=RUN_INPUT)
         assert response.status_code == 200
-        assert event_types(response.content)[-1] == "RUN_FINISHED"
+        assert event_types(response)[-1] == "RUN_FINISHED"
 
 
 # --- the body --------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def test_a_stream_that_outlasts_both_deadlines_is_not_cut(port: int) -> None:
         for _ in range(2):  # The second run reuses the kept-alive connection.
             response = client.post("/agent", content=body)
             assert response.status_code == 200
-            types = event_types(response.content)
+            types = event_types(response)
             assert types.count("TEXT_MESSAGE_CONTENT") == 3
             assert types[-1] == "RUN_FINISHED"
 
