@@ -49,12 +49,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agui_perf.gate._codec import to_json
 from agui_perf.gate._io import Reader, atomic_write_text, dump_json_compact, load_json_file
-from agui_perf.gate.store.environment import (
-    environment_from_json,
-    environment_key,
-    environment_to_json,
-)
+from agui_perf.gate.store.environment import environment_from_json, environment_key
 from agui_perf.gate.store.results import (
     SCHEMA_VERSION,
     BenchmarkResult,
@@ -69,9 +66,7 @@ from agui_perf.gate.store.results import (
     memory_to_json,
     samples_from_json,
     source_from_json,
-    source_to_json,
     summary_from_json,
-    summary_to_json,
 )
 
 if TYPE_CHECKING:
@@ -157,18 +152,17 @@ def baseline_to_json(results: Results) -> dict[str, object]:
         benchmarks[name] = {
             "median": round_timing(statistics.median(samples)),
             "samples": samples,
-            "summary": _rounded(summary_to_json(bench.summary)),
+            "summary": _rounded(to_json(bench.summary)),
             "extra_info": _rounded(bench.extra_info),
         }
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "environment_key": environment_key(results.environment),
-        "source": source_to_json(results.source),
-        "environment": environment_to_json(results.environment),
-        "benchmarks": benchmarks,
-        "memory": {name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
-        "counts": _counts_json(results.counts),
-    }
+    return to_json(
+        results,
+        schema_version=SCHEMA_VERSION,
+        environment_key=environment_key(results.environment),
+        benchmarks=benchmarks,
+        memory={name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
+        counts=_counts_json(results.counts),
+    )
 
 
 def _benchmark(reader: Reader, name: str, obj: object) -> BenchmarkResult:

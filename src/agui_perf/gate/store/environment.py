@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agui_perf.gate._codec import from_json, to_json
 from agui_perf.gate.store.layout import DEFAULT_FINGERPRINT
 
 if TYPE_CHECKING:
@@ -134,16 +135,7 @@ def _show(value: object) -> str:
 
 
 def environment_to_json(env: Environment) -> dict[str, object]:
-    return {
-        "implementation": env.implementation,
-        "python_version": env.python_version,
-        "python_build": list(env.python_build),
-        "compiler": env.compiler,
-        "machine": env.machine,
-        "system": env.system,
-        "cpu_model": env.cpu_model,
-        "packages": dict(sorted(env.packages.items())),
-    }
+    return to_json(env)
 
 
 def environment_from_json(obj: object, reader: Reader, where: str = "environment") -> Environment:
@@ -159,13 +151,5 @@ def environment_from_json(obj: object, reader: Reader, where: str = "environment
                 where, f"package {name!r} has version {version!r}; expected a string"
             )
         versions[name] = version
-    return Environment(
-        implementation=reader.string(data, "implementation", where),
-        python_version=reader.string(data, "python_version", where),
-        python_build=(str(build[0]), str(build[1])),
-        compiler=reader.string(data, "compiler", where),
-        machine=reader.string(data, "machine", where),
-        system=reader.string(data, "system", where),
-        cpu_model=reader.string(data, "cpu_model", where),
-        packages=versions,
-    )
+    python_build = (str(build[0]), str(build[1]))
+    return from_json(Environment, reader, data, where, python_build=python_build, packages=versions)

@@ -70,9 +70,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agui_perf.gate._codec import from_json, to_json
 from agui_perf.gate._io import Reader, load_json_file
 from agui_perf.gate.errors import GateError
-from agui_perf.gate.store.environment import Environment, environment_from_json, environment_to_json
+from agui_perf.gate.store.environment import Environment, environment_from_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -111,10 +112,8 @@ __all__ = [
     "results_to_json",
     "samples_from_json",
     "source_from_json",
-    "source_to_json",
     "summarize",
     "summary_from_json",
-    "summary_to_json",
 ]
 
 SCHEMA_VERSION = 2
@@ -463,55 +462,25 @@ def memory_from_json(scenario: str, obj: object, reader: Reader) -> MemoryResult
     data = reader.mapping(obj, where)
     sites: list[AllocationSite] = []
     for index, raw in enumerate(reader.array(data, "top_sites", where)):
-        site_where = f"{where} top_sites[{index}]"
-        site = reader.mapping(raw, site_where)
-        sites.append(
-            AllocationSite(
-                location=reader.string(site, "location", site_where),
-                function=reader.string(site, "function", site_where),
-                bytes=reader.integer(site, "bytes", site_where),
-                allocations=reader.integer(site, "allocations", site_where),
-            )
-        )
-    return MemoryResult(
-        scenario=scenario,
-        # A peak of 0 bytes means memray tracked nothing: a broken run, not a small one.
-        peak_bytes=reader.integer(data, "peak_bytes", where, minimum=1),
-        total_allocations=reader.integer(data, "total_allocations", where, minimum=1),
-        leaked_bytes=reader.integer(data, "leaked_bytes", where),
-        top_sites=tuple(sites),
+        at = f"{where} top_sites[{index}]"
+        sites.append(from_json(AllocationSite, reader, reader.mapping(raw, at), at))
+    # A peak of 0 bytes means memray tracked nothing: a broken run, not a small one.
+    least = {"peak_bytes": 1, "total_allocations": 1}
+    return from_json(
+        MemoryResult, reader, data, where, minimum=least, scenario=scenario, top_sites=tuple(sites)
     )
 
 
 def memory_to_json(result: MemoryResult) -> dict[str, object]:
-    return {
-        "peak_bytes": result.peak_bytes,
-        "total_allocations": result.total_allocations,
-        "leaked_bytes": result.leaked_bytes,
-        "top_sites": [
-            {
-                "location": site.location,
-                "function": site.function,
-                "bytes": site.bytes,
-                "allocations": site.allocations,
-            }
-            for site in result.top_sites
-        ],
-    }
+    return to_json(result, skip={"scenario"})
 
 
 # --- instruction counts -----------------------------------------------------------------------
 
 
 def counts_to_json(counts: Counts) -> dict[str, object]:
-    return {
-        "tool": counts.tool,
-        "missing": counts.missing,
-        "benchmarks": {
-            name: {"instructions": count.instructions, "calls": count.calls}
-            for name, count in sorted(counts.benchmarks.items())
-        },
-    }
+    benchmarks = sorted(counts.benchmarks.items())
+    return to_json(counts, benchmarks={n: to_json(c, skip={"benchmark"}) for n, c in benchmarks})
 
 
 def counts_from_json(
@@ -528,11 +497,10 @@ def counts_from_json(
     for name, raw in sorted(reader.sub(counts, "benchmarks", "counts").items()):
         where = f"instruction count {name!r}"
         entry = reader.mapping(raw, where)
-        benchmarks[name] = CountResult(
-            benchmark=name,
-            # Zero instructions means callgrind counted nothing: a broken run, not a fast one.
-            instructions=reader.integer(entry, "instructions", where, minimum=1),
-            calls=reader.integer(entry, "calls", where, minimum=1),
+        # Zero instructions means callgrind counted nothing: a broken run, not a fast one.
+        least = {"instructions": 1, "calls": 1}
+        benchmarks[name] = from_json(
+            CountResult, reader, entry, where, minimum=least, benchmark=name
         )
     return Counts(
         benchmarks=benchmarks, tool=reader.string(counts, "tool", "counts"), missing=missing
@@ -542,39 +510,14 @@ def counts_from_json(
 # --- Results JSON -----------------------------------------------------------------------------
 
 
-def summary_to_json(summary: Summary) -> dict[str, object]:
-    return {
-        "median": summary.median,
-        "iqr": summary.iqr,
-        "mean": summary.mean,
-        "min": summary.min,
-        "max": summary.max,
-        "stddev": summary.stddev,
-        "rounds": summary.rounds,
-    }
-
-
-def source_to_json(source: Source) -> dict[str, object]:
-    return {"commit": source.commit, "tree_hash": source.tree_hash, "dirty": source.dirty}
-
-
 def results_to_json(results: Results) -> dict[str, object]:
-    return {
-        "schema_version": results.schema_version,
-        "source": source_to_json(results.source),
-        "environment": environment_to_json(results.environment),
-        "benchmarks": {
-            name: {
-                "samples": list(bench.samples),
-                "rounds": [list(process) for process in bench.rounds],
-                "summary": summary_to_json(bench.summary),
-                "extra_info": dict(sorted(bench.extra_info.items())),
-            }
-            for name, bench in sorted(results.benchmarks.items())
-        },
-        "memory": {name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
-        "counts": counts_to_json(results.counts),
-    }
+    benchmarks = sorted(results.benchmarks.items())
+    return to_json(
+        results,
+        benchmarks={name: to_json(bench, skip={"name"}) for name, bench in benchmarks},
+        memory={name: memory_to_json(mem) for name, mem in sorted(results.memory.items())},
+        counts=counts_to_json(results.counts),
+    )
 
 
 def check_schema_version(reader: Reader, data: Mapping[str, object]) -> int:
@@ -587,33 +530,15 @@ def check_schema_version(reader: Reader, data: Mapping[str, object]) -> int:
 
 
 def source_from_json(reader: Reader, obj: object) -> Source:
-    data = reader.mapping(obj, "source")
-    return Source(
-        commit=reader.string(data, "commit", "source"),
-        tree_hash=reader.string(data, "tree_hash", "source"),
-        dirty=reader.boolean(data, "dirty", "source"),
-    )
+    return from_json(Source, reader, reader.mapping(obj, "source"), "source")
 
 
 def summary_from_json(reader: Reader, obj: object, where: str) -> Summary:
-    data = reader.mapping(obj, f"{where} summary")
     w = f"{where} summary"
-    return Summary(
-        median=reader.number(data, "median", w),
-        iqr=reader.number(data, "iqr", w),
-        mean=reader.number(data, "mean", w),
-        min=reader.number(data, "min", w),
-        max=reader.number(data, "max", w),
-        stddev=reader.number(data, "stddev", w),
-        rounds=_rounds(reader, data, w),
-    )
-
-
-def _rounds(reader: Reader, data: Mapping[str, object], where: str) -> int:
-    rounds = reader.integer(data, "rounds", where, minimum=0)
-    if rounds == 0:
-        raise reader.error(where, "has zero rounds")
-    return rounds
+    summary = from_json(Summary, reader, reader.mapping(obj, w), w)
+    if summary.rounds == 0:
+        raise reader.error(w, "has zero rounds")
+    return summary
 
 
 def samples_from_json(reader: Reader, obj: Mapping[str, object], where: str) -> tuple[float, ...]:
