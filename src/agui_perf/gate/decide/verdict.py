@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agui_perf.gate._codec import to_json
 from agui_perf.gate.decide.budgets import BudgetCheck, BudgetStatus
 from agui_perf.gate.decide.compare import (
     FLOOR_FRACTION,
@@ -233,16 +234,7 @@ def error_verdict(
 
 
 def _accepted_json(accepted: AcceptedState | None) -> dict[str, object] | None:
-    if accepted is None:
-        return None
-    return {
-        "found": accepted.found,
-        "baseline_path": accepted.baseline_path,
-        "commit": accepted.commit,
-        "date": accepted.date,
-        "subject": accepted.subject,
-        "reason": accepted.reason,
-    }
+    return None if accepted is None else to_json(accepted)
 
 
 def _rule_json(comparison: Comparison | None, settings: Settings | None) -> dict[str, object]:
@@ -273,110 +265,53 @@ def _rule_json(comparison: Comparison | None, settings: Settings | None) -> dict
 
 
 def _benchmark_json(b: BenchmarkComparison) -> dict[str, object]:
-    return {
-        "name": b.name,
-        "state": b.state.value,
-        "failing": b.failing,
-        "advisory": b.advisory,
-        "reason": b.reason,
-        "statistic": b.statistic,
-        "ratio": b.ratio,
-        "interval": list(b.interval) if b.interval else None,
-        "bound_level": b.level,
-        "floor": b.floor,
-        "pivot": b.pivot,
-        "baseline_median": b.baseline_median,
-        "current_median": b.current_median,
-        "baseline_samples": list(b.baseline_samples),
-        "current_samples": list(b.current_samples),
-        "min_effect": b.min_effect,
-        "p_slower": b.p_slower,
-        "p_faster": b.p_faster,
-        "p_slower_adjusted": b.p_slower_adjusted,
-        "p_faster_adjusted": b.p_faster_adjusted,
-        "significant": b.significant,
-        "spread": b.spread,
-        "detectable": b.detectable,
-        "extended": b.extended,
-        "first_pass": _benchmark_json(b.first_pass) if b.first_pass else None,
-    }
+    return to_json(
+        b,
+        skip={"alpha", "family_size", "level"},
+        bound_level=b.level,
+        failing=b.failing,
+        reason=b.reason,
+        statistic=b.statistic,
+        floor=b.floor,
+        pivot=b.pivot,
+        baseline_median=b.baseline_median,
+        current_median=b.current_median,
+        significant=b.significant,
+        extended=b.extended,
+        first_pass=_benchmark_json(b.first_pass) if b.first_pass else None,
+    )
 
 
 def _memory_side(m: MemoryResult | None) -> dict[str, object] | None:
-    if m is None:
-        return None
-    return {
-        "peak_bytes": m.peak_bytes,
-        "total_allocations": m.total_allocations,
-        "leaked_bytes": m.leaked_bytes,
-    }
+    return None if m is None else to_json(m, skip={"scenario", "top_sites"})
 
 
 def _memory_json(m: MemoryComparison) -> dict[str, object]:
-    return {
-        "scenario": m.scenario,
-        "state": m.state.value,
-        "failing": m.state is MemoryState.REGRESSION,
-        "baseline": _memory_side(m.baseline),
-        "current": _memory_side(m.current),
-        "tolerance": m.tolerance,
-        "peak_change": m.peak_change,
-        "allocations_change": m.allocations_change,
-        "reason": m.reason,
-        "grown_sites": [
-            {
-                "location": s.location,
-                "function": s.function,
-                "baseline_bytes": s.baseline_bytes,
-                "current_bytes": s.current_bytes,
-                "delta_bytes": s.delta_bytes,
-                "baseline_allocations": s.baseline_allocations,
-                "current_allocations": s.current_allocations,
-                "delta_allocations": s.delta_allocations,
-            }
+    return to_json(
+        m,
+        failing=m.state is MemoryState.REGRESSION,
+        baseline=_memory_side(m.baseline),
+        current=_memory_side(m.current),
+        grown_sites=[
+            to_json(s, delta_bytes=s.delta_bytes, delta_allocations=s.delta_allocations)
             for s in m.grown_sites
         ],
-    }
+    )
 
 
 def _count_json(row: CountComparison) -> dict[str, object]:
-    sides = {
-        label: None if side is None else {"instructions": side.instructions, "calls": side.calls}
-        for label, side in (("baseline", row.baseline), ("current", row.current))
-    }
-    return {
-        "benchmark": row.benchmark,
-        "state": row.state.value,
-        "failing": row.failing,
-        **sides,
-        "change": row.change,
-        "min_effect": row.min_effect,
-        "repeatability": row.repeatability,
-    }
+    baseline, current = (
+        None if side is None else to_json(side, skip={"benchmark"})
+        for side in (row.baseline, row.current)
+    )
+    return to_json(row, failing=row.failing, baseline=baseline, current=current)
 
 
 def _counts_json(counts: CountsComparison | None) -> dict[str, object] | None:
     if counts is None:
         return None
-    return {
-        "measured": counts.measured,
-        "reason": counts.reason,
-        "summary": counts.summary(),
-        "tool": counts.tool,
-        "repeatability": counts.repeatability,
-        "rows": [_count_json(row) for row in counts.rows],
-    }
+    return to_json(counts, summary=counts.summary(), rows=[_count_json(r) for r in counts.rows])
 
 
 def _budget_json(b: BudgetCheck) -> dict[str, object]:
-    return {
-        "budget": b.budget,
-        "label": b.label,
-        "subject": b.subject,
-        "kind": b.kind,
-        "unit": b.unit,
-        "target": b.target,
-        "actual": b.actual,
-        "margin": b.margin,
-        "status": b.status.value,
-    }
+    return to_json(b)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agui_perf.gate._codec import to_json
 from agui_perf.gate.decide.budgets import BUDGETS, Budgets
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.store.layout import Layout, layout_from_table
@@ -218,13 +219,9 @@ def _named(settings: Settings) -> Mapping[str, tuple[str, ...]]:
 
 
 def settings_to_json(settings: Settings) -> dict[str, object]:
-    return {
-        "alpha": settings.alpha,
-        "min_effect": settings.min_effect,
-        "memory_tolerance": settings.memory_tolerance,
-        "processes": settings.processes,
-        "min_effect_overrides": dict(sorted(settings.min_effect_overrides.items())),
-        "budgets": dict(sorted(settings.budgets.items())),
+    return to_json(
+        settings,
+        skip={"layout"},
         # Only the budgets configured with `benchmarks = [...]`: {budget: [name, ...]}.
-        "budget_benchmarks": {name: list(names) for name, names in _named(settings).items()},
-    }
+        budget_benchmarks={name: list(names) for name, names in _named(settings).items()},
+    )
