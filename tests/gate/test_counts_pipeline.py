@@ -22,7 +22,7 @@ from agui_perf.gate.pipeline import Hooks, github_annotations, perf, update_base
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.store.baseline import baseline_to_json, read_baseline
 from agui_perf.gate.store.results import CountResult, Counts
-from tests.gate.test_pipeline import (
+from tests._support.toy import (
     BASELINE,
     KEY,
     Fake,

@@ -30,7 +30,7 @@ from agui_perf.stream.workflows import (
     WorkflowParams,
     iter_account_analysis,
 )
-from tests._server import running_server, subprocess_env
+from tests._support.server import running_server, subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
