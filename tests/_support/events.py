@@ -51,7 +51,7 @@ USAGE: list[dict[str, Any]] = [
 
 
 #: One call per event type with every parameter given: (positional args, keyword args).
-#: Shared with test_encoder, which checks the encoded bytes of the same events.
+#: Used by test_events, and by test_encoder, which checks the encoded bytes of the same events.
 FULL: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "TEXT_MESSAGE_START": (("m-1",), {"role": "assistant", "name": "analyst"}),
     "TEXT_MESSAGE_CONTENT": (("m-1", "Héllo 😀\nline\u2028sep\u2029"), {}),

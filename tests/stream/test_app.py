@@ -1,4 +1,4 @@
-"""The app over real HTTP: uvicorn on a loopback port (tests/_server.py), httpx as the client."""
+"""The app over real HTTP: uvicorn on a loopback port (tests/_support/server.py), httpx client."""
 
 from __future__ import annotations
 
