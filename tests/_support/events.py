@@ -19,8 +19,6 @@ RUN_INPUT: dict[str, Any] = {
     "messages": [{"id": "u-1", "role": "user", "content": "Analyse account acme"}],
     "forwardedProps": {"workflow": "account_analysis"},
 }
-
-
 MESSAGES: list[dict[str, Any]] = [
     {"id": "u-1", "role": "user", "content": "hi"},
     {
@@ -33,8 +31,6 @@ MESSAGES: list[dict[str, Any]] = [
     },
     {"id": "t-1", "role": "tool", "content": "42", "toolCallId": "tc-1"},
 ]
-
-
 PATCH: list[dict[str, Any]] = [
     {"op": "add", "path": "/items/-", "value": {"n": 1}},
     {"op": "replace", "path": "/status", "value": "ok"},
@@ -43,12 +39,9 @@ PATCH: list[dict[str, Any]] = [
     {"op": "copy", "from": "/b", "path": "/c"},
     {"op": "test", "path": "/c", "value": None},
 ]
-
-
 USAGE: list[dict[str, Any]] = [
     {"provider": "openai", "model": "m", "inputTokens": 3, "outputTokens": 4, "totalTokens": 7}
 ]
-
 
 #: One call per event type with every parameter given: (positional args, keyword args).
 #: Used by test_events, and by test_encoder, which checks the encoded bytes of the same events.

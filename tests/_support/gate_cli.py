@@ -18,8 +18,6 @@ __all__ = ["PACKAGE_ROOT", "TIMEOUT", "error_line", "gate_env", "run_gate", "sna
 
 
 TIMEOUT = 300.0
-
-
 #: The gate under test, importable in the child whatever the child's cwd.
 PACKAGE_ROOT = str(Path(agui_perf.__file__).resolve().parents[1])
 

@@ -44,10 +44,7 @@ __all__ = [
 
 
 KEY = environment_key()
-
-
 BASELINE = f"baselines/{KEY}.json"
-
 
 #: A tiny project with the layout the gate expects: src/agui_perf, tests/benchmarks (two
 #: benchmarks and one memory scenario). Its agui_perf is a toy, so a benchmark that imported

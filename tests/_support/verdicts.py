@@ -23,16 +23,10 @@ __all__ = [
 
 
 EVIL = "<script>alert(1)</script>"
-
-
 BASELINE_PATH = "baselines/linux-x86_64-cpython3.11.json"
-
-
 SETTINGS = Settings(
     budgets={"latency_mean_ms": 200.0, "latency_p95_ms": 300.0, "error_rate_max": 0.05}
 )
-
-
 FOUND = AcceptedState(
     found=True,
     baseline_path=BASELINE_PATH,
@@ -40,8 +34,6 @@ FOUND = AcceptedState(
     date="2026-05-02T10:11:12+00:00",
     subject="stream: coalesce <b>ready</b> events | faster",
 )
-
-
 LOST = AcceptedState(
     found=False,
     baseline_path=BASELINE_PATH,
