@@ -26,7 +26,7 @@ import orjson
 import pytest
 
 from agui_perf.gate.store.results import SERVER_CPU_SUFFIX, load_pytest_benchmark
-from tests._server import HOST, subprocess_env
+from tests._support.server import HOST, subprocess_env
 from tests.benchmarks._sse import (
     LATENCY_KEYS,
     Capture,

@@ -16,7 +16,7 @@ from agui_perf import cli
 from agui_perf.stream.app import BODY_TIMEOUT_ENV, HEARTBEAT_ENV
 from agui_perf.stream.encoder import HEARTBEAT
 from agui_perf.stream.head_timeout import HEADER_TIMEOUT_ENV
-from tests._server import free_port, running_command, subprocess_env
+from tests._support.server import free_port, running_command, subprocess_env
 
 if TYPE_CHECKING:
     from agui_perf.stream.types import Event

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from tests._server import server_process
+from tests._support.server import server_process
 from tests.benchmarks._server_cpu import Cores, ServerCpu, pin_server
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from agui_perf.stream.workflows import WORKFLOWS, WorkflowParams
-from tests._server import HOST, running_server_process, server_process
+from tests._support.server import HOST, running_server_process, server_process
 from tests.benchmarks._server_cpu import ServerCpu, pin_server
 from tests.benchmarks._sse import Capture, agent_request, post, timed_rounds
 

@@ -23,7 +23,7 @@ from agui_perf.gate.store.baseline import (
     write_baseline,
 )
 from agui_perf.gate.store.results import AllocationSite, CountResult, Counts, Results
-from tests.gate.test_results import make_env, make_memory, make_results
+from tests._support.results import make_env, make_memory, make_results
 
 if TYPE_CHECKING:
     from pathlib import Path

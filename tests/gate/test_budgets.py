@@ -16,7 +16,7 @@ from agui_perf.gate.decide.budgets import (
     grouped,
     margin_text,
 )
-from tests.gate.test_results import make_memory, make_results
+from tests._support.results import make_memory, make_results
 
 ALL = {
     "latency_mean_ms": 200.0,

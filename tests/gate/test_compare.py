@@ -22,7 +22,7 @@ from agui_perf.gate.decide.stats import detectable_change
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.store.config import Settings
 from agui_perf.gate.store.results import SERVER_CPU_SUFFIX, AllocationSite, Results
-from tests.gate.test_results import make_env, make_memory, make_results
+from tests._support.results import make_env, make_memory, make_results
 
 SETTINGS = Settings()
 

@@ -30,7 +30,7 @@ from agui_perf.gate.store.results import (
     results_from_json,
     results_to_json,
 )
-from tests.gate.test_results import make_env, make_results
+from tests._support.results import make_env, make_results
 
 SETTINGS = Settings(min_effect=0.10, min_effect_overrides={"test_noisy": 0.25, "test_exact": 0.0})
 TOOL = "valgrind-3.19.0"

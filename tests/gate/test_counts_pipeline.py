@@ -24,7 +24,7 @@ from agui_perf.gate.progress import LOGGER
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.store.baseline import baseline_to_json, read_baseline
 from agui_perf.gate.store.results import CountResult, Counts
-from tests.gate.test_pipeline import (
+from tests._support.toy import (
     BASELINE,
     KEY,
     Fake,

@@ -45,7 +45,7 @@ from agui_perf.gate.decide.compare import (
 from agui_perf.gate.decide.stats import detectable_change
 from agui_perf.gate.store.config import Settings
 from agui_perf.gate.store.results import BenchmarkResult, Results, summarize
-from tests.gate.test_results import make_results
+from tests._support.results import make_results
 
 SETTINGS = Settings()  # alpha 0.01, min_effect 0.10, 8 processes a side
 M = SETTINGS.min_effect

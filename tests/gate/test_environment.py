@@ -16,7 +16,7 @@ from agui_perf.gate.store.environment import (
     environment_key,
     environment_to_json,
 )
-from tests.gate.test_results import make_env
+from tests._support.results import make_env
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -18,78 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-import agui_perf
 from agui_perf.gate import cli
 from agui_perf.gate.measure.runner import DEFAULT_SCALE
 from agui_perf.gate.store.baseline import DiffRow, read_baseline, write_baseline
 from agui_perf.gate.store.environment import environment_key
-from tests.gate.test_pipeline import (
-    BASELINE,
-    KEY,
-    TOY_FILES,
-    stored_results,
-    toy_repo,
-    write_toy,
-)
-from tests.gate.test_worktree import GIT_ENV, commit_all, git, init_repo
+from tests._support.gate_cli import TIMEOUT, error_line, gate_env, run_gate, snapshot
+from tests._support.git import GIT_ENV, commit_all, git, init_repo
+from tests._support.toy import BASELINE, KEY, TOY_FILES, stored_results, toy_repo, write_toy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-
-TIMEOUT = 300.0
-#: The gate under test, importable in the child whatever the child's cwd.
-PACKAGE_ROOT = str(Path(agui_perf.__file__).resolve().parents[1])
-
-
-def gate_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    # Outside GitHub Actions even when this suite runs there: no summary, no annotations.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GITHUB_", "TOY_", "AGUI_PERF_")) and key != "PYTHONPATH"
-    }
-    env.update(GIT_ENV)
-    env["PYTHONPATH"] = PACKAGE_ROOT
-    env.update(extra or {})
-    return env
-
-
-def run_gate(
-    root: Path, *args: str, extra: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agui_perf", "gate", *args],
-        cwd=root,
-        env=gate_env(extra),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under baselines/ and its bytes."""
-    folder = root / "baselines"
-    if not folder.exists():
-        return {}
-    return {str(p.relative_to(root)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
-def error_line(stderr: str) -> str:
-    """The one error line: last on stderr, the only one, no traceback before it.
-
-    Lines before it can only be progress lines from a run that had started, every one of them
-    with the gate's one progress prefix.
-    """
-    lines = stderr.splitlines()
-    assert "Traceback" not in stderr
-    errors = [line for line in lines if ": error: " in line]
-    assert len(errors) == 1, stderr
-    assert lines[-1] == errors[0]
-    assert all(line.startswith("[perf] ") for line in lines[:-1]), stderr
-    return errors[0]
+    from collections.abc import Callable
 
 
 # --- bad input: exit 2, one line, baselines/ untouched --------------------------------------

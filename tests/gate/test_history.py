@@ -12,8 +12,8 @@ import pytest
 from agui_perf.gate.store.baseline import baseline_to_json, write_baseline
 from agui_perf.gate.store.history import CURRENT_LABEL, Metric, read_history, with_current
 from agui_perf.gate.store.results import CountResult, Counts, Source
-from tests.gate.test_results import make_env, make_memory, make_results
-from tests.gate.test_worktree import GIT_ENV, commit_all, git, init_repo, write
+from tests._support.git import GIT_ENV, commit_all, git, init_repo, write
+from tests._support.results import make_env, make_memory, make_results
 
 if TYPE_CHECKING:
     from pathlib import Path

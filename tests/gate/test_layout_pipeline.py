@@ -21,17 +21,9 @@ from agui_perf.gate.pipeline import Hooks, baseline_file, perf, update_baseline
 from agui_perf.gate.store.baseline import read_baseline, write_baseline
 from agui_perf.gate.store.config import load_settings
 from agui_perf.gate.store.environment import GATE_PACKAGES
-from tests.gate.test_gate_cli import error_line, run_gate
-from tests.gate.test_pipeline import (
-    KEY,
-    TOY_FILES,
-    Fake,
-    options,
-    steady,
-    stored_results,
-    write_toy,
-)
-from tests.gate.test_worktree import commit_all, git, init_repo
+from tests._support.gate_cli import error_line, run_gate
+from tests._support.git import commit_all, git, init_repo
+from tests._support.toy import KEY, TOY_FILES, Fake, options, steady, stored_results, write_toy
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -17,9 +17,9 @@ import pytest
 from agui_perf.gate.quality.copies import TEMP_PREFIX, gate_ref
 from agui_perf.gate.quality.inject import Work
 from agui_perf.gate.quality.options import PROG, parse_config
-from tests.gate.test_gate_cli import gate_env
-from tests.gate.test_pipeline import BASELINE, toy_repo, write_toy
-from tests.gate.test_worktree import commit_all, git
+from tests._support.gate_cli import gate_env
+from tests._support.git import commit_all, git
+from tests._support.toy import BASELINE, toy_repo, write_toy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -23,7 +23,7 @@ from agui_perf.gate.quality.report import (
 )
 from agui_perf.gate.quality.tally import STATES, tally
 from agui_perf.gate.store.config import Settings
-from tests.gate.test_results import make_memory, make_results
+from tests._support.results import make_memory, make_results
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -28,8 +28,8 @@ from agui_perf.gate.measure.runner import (
 )
 from agui_perf.gate.progress import LOGGER
 from agui_perf.gate.store.results import ProcessRun
-from tests.gate.test_interrupts import wait_until_gone
-from tests.gate.test_results import pb_doc, pb_entry
+from tests._support.processes import wait_until_gone
+from tests._support.results import pb_doc, pb_entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -17,7 +17,7 @@ from agui_perf.gate.decide.verdict import (
 )
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.store.config import Settings
-from tests.gate.test_results import make_memory, make_results
+from tests._support.results import make_memory, make_results
 
 SETTINGS = Settings(budgets={"latency_p95_ms": 300.0, "error_rate_max": 0.05})
 FOUND = AcceptedState(

@@ -1,4 +1,4 @@
-"""The app over real HTTP: uvicorn on a loopback port (tests/_server.py), httpx as the client."""
+"""The app over real HTTP: uvicorn on a loopback port (tests/_support/server.py), httpx client."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from agui_perf.stream.workflows import (
     WorkflowParams,
     iter_account_analysis,
 )
-from tests._server import running_server, subprocess_env
+from tests._support.server import running_server, subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -18,7 +18,7 @@ from agui_perf.stream import events as ev
 from agui_perf.stream.encoder import HEARTBEAT, EncodeError, encode, encode_many
 from agui_perf.stream.events import BUILDERS, EVENT_TYPES
 from agui_perf.stream.workflows import WorkflowParams, iter_account_analysis
-from tests.stream.test_events import FULL, common_kwargs, sdk_model_class
+from tests._support.events import FULL, common_kwargs, sdk_model_class
 
 if TYPE_CHECKING:
     from agui_perf.stream.types import Event

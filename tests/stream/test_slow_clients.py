@@ -22,7 +22,7 @@ from agui_perf.stream.head_timeout import (
     HEADER_TIMEOUT_ENV,
     header_timeout_from_env,
 )
-from tests._server import HOST, free_port, running_command
+from tests._support.server import HOST, free_port, running_command
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,30 +1,39 @@
-"""The gate's chain, top to bottom: settings → accepted state → measure → compare → verdict.
+"""The gate's chain: each command is a declared list of steps over one run's state.
 
-`perf` (what `nox -s perf` runs):
+`perf` (what `nox -s perf` runs) is `PERF_STEPS`, in this order:
 
- 1. settings from `[tool.agui_perf]`, command-line overrides, the current tree's layout
-    (`[tool.agui_perf.layout]`, used for both sides) checked, the report folder checked;
- 2. the stored baseline `baselines/<environment key>.json` (in the layout's baselines
-    folder) read (a file from another environment is unusable input: exit 2);
- 3. the accepted state: `--ref`, else the commit that last changed the baseline file, else
-    the reason it cannot be found;
- 4. timing: both sides in fresh processes, interleaved A B A B (`runner`), the accepted side
-    from a worktree (`worktree`); without an accepted commit only the current side, against
-    the stored numbers (advisory);
- 5. memory: one memray run per scenario and side (`memory`); at the same time, instruction
-    counts: each side's `cpu_bound` benchmarks once under callgrind (`counts`), both sides at
-    once (memory and counts are deterministic, so sharing the cores changes neither);
- 6. compare; benchmarks the first pass cannot settle (`compare.needs_extension`) get one
-    extension of fresh processes, pooled with the first pass and decided once (`compare.extend`);
- 7. budgets on the current run alone; the verdict; the trend across the baseline file's git
-    history (`history`, with this run as its last point); the report; GitHub Actions outputs.
+ 1. `_settings_and_folders`: settings from `[tool.agui_perf]` with the command line's
+    overrides, the current tree's layout (`[tool.agui_perf.layout]`, used for both sides)
+    checked, the report folder proved writable;
+ 2. `_stored_baseline`: `baselines/<environment key>.json` (in the layout's baselines folder)
+    read; a file from another environment is unusable input (exit 2);
+ 3. `_accepted_state`: `--ref`, else the commit that last changed the baseline file, else the
+    reason it cannot be found;
+ 4. `_prepare_sides`: the current tree, and the accepted commit checked out in a worktree
+    (`worktree`); without an accepted commit only the current side, against the stored
+    numbers (advisory);
+ 5. `_measure_timings`: both sides in fresh processes, interleaved A B A B (`runner`);
+ 6. `_measure_memory_and_counts`: one memray run per scenario and side (`memory`) and, at the
+    same time, each side's `cpu_bound` benchmarks once under callgrind (`counts`; both are
+    deterministic, so sharing the cores changes neither);
+ 7. `_compare_timings`, `_extend_unsettled`: the first pass compared; benchmarks it cannot
+    settle (`compare.needs_extension`) get one extension of fresh processes, pooled with the
+    first pass and decided once (`compare.extend`);
+ 8. `_release_sides`: the worktree removed;
+ 9. `_compare_instruction_counts`, `_note_uncommitted`, `_check_budgets` (on the current run
+    alone), `_decide`: the verdict;
+10. `_trend`: the trend across the baseline file's git history (`history`, with this run as
+    its last point);
+11. `_write_outputs`: results-*.json, the report, GitHub Actions' summary, outputs and
+    annotations.
 
-`update_baseline` measures the current code the same way and replaces the baseline file
-atomically, only after a complete run.
+`update_baseline` is `UPDATE_BASELINE_STEPS`: the current code measured by the same steps,
+then the baseline file replaced atomically, only after a complete run.
 
-Process boundaries (benchmark launcher, memory runner, report writer) are `Hooks`, so every
-step is tested with fakes; everything else is plain functions on plain data. Progress lines
-are logged (`gate.progress`), not passed a stream.
+Each step is a function that reads and sets fields of a `GateRun`; `run_steps` runs a list
+and releases what the run holds (the worktree) however it ends. Process boundaries
+(benchmark launcher, memory runner, report writer) are `Hooks`, so every
+step is tested with fakes; everything else is plain functions on plain data.
 """
 
 from __future__ import annotations
@@ -35,13 +44,15 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agui_perf.gate._io import atomic_write_text, dump_json
-from agui_perf.gate.decide.budgets import BudgetStatus, check_budgets
+from agui_perf.gate.decide.budgets import BudgetCheck, BudgetStatus, check_budgets
 from agui_perf.gate.decide.compare import (
     Comparison,
     MemoryState,
@@ -107,7 +118,7 @@ from agui_perf.gate.store.results import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from agui_perf.gate.decide.compare import BenchmarkComparison
     from agui_perf.gate.store.environment import Environment
@@ -116,9 +127,13 @@ if TYPE_CHECKING:
 __all__ = [
     "BASELINES_DIR",
     "NO_BASELINE",
+    "PERF_STEPS",
+    "UPDATE_BASELINE_STEPS",
     "BaselineUpdate",
     "GateOptions",
+    "GateRun",
     "Hooks",
+    "Step",
     "baseline_file",
     "gate_settings",
     "github_annotations",
@@ -129,6 +144,7 @@ __all__ = [
     "prepare_out",
     "publish_error",
     "publish_github",
+    "run_steps",
     "update_baseline",
 ]
 
@@ -213,7 +229,7 @@ class BaselineUpdate:
     environment_changes: tuple[str, ...] = ()
 
 
-# --- 1. settings and folders ------------------------------------------------------------------
+# --- settings and folders -------------------------------------------------------------------------
 
 
 def gate_settings(root: Path, options: GateOptions) -> Settings:
@@ -286,7 +302,7 @@ def _run_options(settings: Settings, options: GateOptions) -> RunOptions:
     )
 
 
-# --- 2.-6. measuring ------------------------------------------------------------------------
+# --- measuring ------------------------------------------------------------------------------------
 
 
 def measure_memory(side: Side, out: Path) -> dict[str, MemoryResult]:
@@ -299,7 +315,9 @@ def measure_memory(side: Side, out: Path) -> dict[str, MemoryResult]:
     names = memory_runs.list_scenarios(
         src_dir=side.sources, scenarios_file=scenarios, root=side.root, packages=packages
     )
-    _log.info(f"memory · {side.label} ({side.revision}) · {len(names)} scenarios")
+    _log.info(
+        f"memory · {side.label} ({side.revision}) · {len(names)} scenarios",
+    )
     records = memory_runs.run_all(
         names,
         src_dir=side.sources,
@@ -371,60 +389,195 @@ def _require_benchmarks(
     raise GateError(f"the current code has no benchmarks under {layout.benchmarks} — add some")
 
 
-def _measure_current_only(
-    side: Side,
-    run_options: RunOptions,
-    run_dir: Path,
-    environment: Environment,
-    hooks: Hooks,
-) -> Results:
-    runs = hooks.timing([side], run_options, run_dir / "timing")
-    benchmarks = merge_side(side, runs[side.label])
-    _require_benchmarks(benchmarks, run_options.keyword, side.layout)
-    memory, counts = _memory_and_counts([side], run_options, run_dir, hooks)
-    return Results(
-        source=working_source(side.root, side.layout.source),
-        environment=environment,
-        benchmarks=benchmarks,
-        memory=memory[side.label],
-        counts=counts[side.label],
-    )
+# --- the run's state ------------------------------------------------------------------------------
 
 
-def _measure_both(
-    accepted: Side,
-    current: Side,
-    accepted_source: Source,
-    settings: Settings,
-    run_options: RunOptions,
-    run_dir: Path,
-    environment: Environment,
-    hooks: Hooks,
-) -> tuple[Results, Results, Comparison]:
-    sides = [accepted, current]
-    runs = hooks.timing(sides, run_options, run_dir / "timing")
+@dataclass(eq=False, repr=False)  # fields fill in step by step: no value semantics
+class GateRun:
+    """One run of `perf` or `update_baseline`: what its steps have found so far.
+
+    The steps (`PERF_STEPS`, `UPDATE_BASELINE_STEPS`) run in order on one GateRun; each reads
+    what earlier steps set and sets what later ones read. A field read before the step that
+    sets it is an AttributeError (a step out of order), never a silent default.
+    """
+
+    options: GateOptions
+    hooks: Hooks
+    #: What is undone however the run ends: the accepted commit's worktree.
+    resources: ExitStack = field(default_factory=ExitStack)
+    # settings and folders
+    root: Path = field(init=False)
+    settings: Settings = field(init=False)
+    out: Path = field(init=False)
+    path: Path = field(init=False)  # this environment's baseline file
+    relative: str = field(init=False)  # the same, relative to the root
+    # perf: what the current code is compared with
+    stored: Baseline | None = field(init=False)
+    accepted: AcceptedState = field(init=False)
+    # update-baseline: the file it replaces
+    previous: Baseline | None = field(init=False)
+    previous_note: str | None = field(init=False)
+    # the sides and what they measured
+    environment: Environment = field(init=False)
+    run_options: RunOptions = field(init=False)
+    run_dir: Path = field(init=False)
+    current_side: Side = field(init=False)
+    accepted_side: Side | None = field(init=False)  # None: the current code alone
+    accepted_source: Source = field(init=False)  # set with accepted_side
+    runs: dict[str, list[ProcessRun]] = field(init=False)  # per side label
+    benchmarks: dict[str, dict[str, BenchmarkResult]] = field(init=False)  # per side label
+    current: Results = field(init=False)
+    accepted_results: Results | None = field(init=False)  # the accepted side as measured here
+    # the decision
+    comparison: Comparison = field(init=False)
+    counts: CountsComparison = field(init=False)
+    budgets: tuple[BudgetCheck, ...] = field(init=False)
+    verdict: Verdict = field(init=False)
+    # update-baseline's outcome
+    update: BaselineUpdate = field(init=False)
+
+    @property
+    def sides(self) -> list[Side]:
+        """The measured sides, accepted first."""
+        if self.accepted_side is None:
+            return [self.current_side]
+        return [self.accepted_side, self.current_side]
+
+    @property
+    def baseline(self) -> Results | None:
+        """What the current code is compared with: the accepted side measured here, else the
+        stored numbers (advisory), else nothing."""
+        if self.accepted_results is not None:
+            return self.accepted_results
+        return self.stored.results if self.stored is not None else None
+
+
+#: One step of a run: reads and sets fields of the GateRun.
+Step = Callable[[GateRun], None]
+
+
+def run_steps(run: GateRun, steps: Sequence[Step]) -> GateRun:
+    """Every step in order; whatever the run holds (a worktree) is released however it ends."""
+    with run.resources:
+        for step in steps:
+            step(run)
+    return run
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def _settings_and_folders(run: GateRun) -> None:
+    """Settings (the layout checked), the report folder proved writable, the baseline file."""
+    run.root = root = run.options.root.resolve()
+    run.settings = gate_settings(root, run.options)
+    run.out = prepare_out(run.options.out)
+    run.path, run.relative = baseline_file(root, run.settings.layout)
+
+
+def _stored_baseline(run: GateRun) -> None:
+    """This environment's stored baseline, if there is one (another environment's: exit 2)."""
+    path = run.path
+    run.stored = read_baseline(path, expected_key=environment_key()) if path.exists() else None
+
+
+def _accepted_state(run: GateRun) -> None:
+    """`--ref`, else the commit that last changed the baseline file, else why there is none."""
+    options, root, relative, stored = run.options, run.root, run.relative, run.stored
+    if options.ref is not None:
+        accepted = resolve_ref(root, options.ref, relative)
+    elif stored is None:
+        accepted = AcceptedState(found=False, baseline_path=relative, reason=NO_BASELINE)
+    else:
+        accepted = find_accepted(root, relative)
+    run.accepted = accepted
+    family = len(stored.results.benchmarks) if stored else 1
+    _warn_processes(run.settings, family)
+
+
+def _prepare_sides(run: GateRun) -> None:
+    """The current tree, and the accepted commit checked out in a worktree (held until
+    `_release_sides`); the environment, the processes' options and their folder."""
+    root, layout, accepted = run.root, run.settings.layout, run.accepted
+    run.environment = current_environment(layout.fingerprint_packages)
+    run.run_options = _run_options(run.settings, run.options)
+    run.run_dir = _fresh_dir(root / RUNS_DIR / "perf")
+    current_side = Side("current", root, "working tree", layout)
+    current_side = replace(current_side, packages=memory_runs.source_packages(current_side.sources))
+    run.current_side = current_side
+    run.accepted_side = None
+    if accepted.found and accepted.commit:
+        commit = accepted.commit
+        checkout = run.resources.enter_context(worktree(root, commit))
+        # The current tree's layout on both sides (README "Configuring the layout").
+        run.accepted_side = Side(
+            "accepted", checkout.root, commit[:10], layout, current_side.packages
+        )
+        run.accepted_source = commit_source(root, commit, layout.source)
+
+
+def _measure_timings(run: GateRun) -> None:
+    """Every side's benchmarks in fresh processes, interleaved; one median per process."""
+    hooks, run_options, run_dir = run.hooks, run.run_options, run.run_dir
+    accepted, current = run.accepted_side, run.current_side
+    run.runs = runs = hooks.timing(run.sides, run_options, run_dir / "timing")
+    if accepted is None:
+        benchmarks = merge_side(current, runs[current.label])
+        _require_benchmarks(benchmarks, run_options.keyword, current.layout)
+        run.benchmarks = {current.label: benchmarks}
+        return
     # One calibration reference for both sides (gate.calibration says why).
     reference = reference_calibration([*runs[accepted.label], *runs[current.label]])
     # No benchmark on the current side is fine when the accepted one has some (all "removed"):
     # run_interleaved has already refused a selection that runs nothing on either side.
     current_benchmarks = merge_side(current, runs[current.label], reference=reference)
     accepted_benchmarks = merge_side(accepted, runs[accepted.label], reference=reference)
-    memory, counts = _memory_and_counts(sides, run_options, run_dir, hooks)
-    base = Results(
-        source=accepted_source,
-        environment=environment,
-        benchmarks=accepted_benchmarks,
-        memory=memory[accepted.label],
-        counts=counts[accepted.label],
-    )
-    cur = Results(
+    run.benchmarks = {accepted.label: accepted_benchmarks, current.label: current_benchmarks}
+
+
+def _measure_memory_and_counts(run: GateRun) -> None:
+    """Memory (memray) and instruction counts (callgrind) of every side, both stages at once;
+    then each side's Results."""
+    accepted, current, environment = run.accepted_side, run.current_side, run.environment
+    memory, counts = _memory_and_counts(run.sides, run.run_options, run.run_dir, run.hooks)
+    run.accepted_results = None
+    if accepted is not None:
+        run.accepted_results = Results(
+            source=run.accepted_source,
+            environment=environment,
+            benchmarks=run.benchmarks[accepted.label],
+            memory=memory[accepted.label],
+            counts=counts[accepted.label],
+        )
+    run.current = Results(
         source=working_source(current.root, current.layout.source),
         environment=environment,
-        benchmarks=current_benchmarks,
+        benchmarks=run.benchmarks[current.label],
         memory=memory[current.label],
         counts=counts[current.label],
     )
-    comparison = compare(base, cur, settings, accepted_found=True)
+
+
+def _compare_timings(run: GateRun) -> None:
+    """The first pass compared: with the accepted side measured here, else (advisory) with the
+    stored numbers, else with nothing (every benchmark new)."""
+    settings, current, stored = run.settings, run.current, run.stored
+    if run.accepted_results is not None:
+        run.comparison = compare(run.accepted_results, current, settings, accepted_found=True)
+        return
+    reference = stored.results if stored else replace(current, benchmarks={}, memory={})
+    run.comparison = compare(reference, current, settings, accepted_found=False)
+
+
+def _extend_unsettled(run: GateRun) -> None:
+    """The benchmarks the first pass cannot settle (`compare.needs_extension`) get one
+    extension of fresh processes, pooled with the first pass and decided once."""
+    accepted, base = run.accepted_side, run.accepted_results
+    if accepted is None or base is None:
+        return  # nothing measured here to extend
+    hooks, settings, run_options, run_dir = run.hooks, run.settings, run.run_options, run.run_dir
+    current, runs, cur, comparison = run.current_side, run.runs, run.current, run.comparison
+    sides = [accepted, current]
     names = needs_extension(comparison)
     if names:
         added = extension_size(comparison, settings)
@@ -462,78 +615,82 @@ def _measure_both(
             },
         )
         comparison = extend(comparison, base, cur, settings)
-    return base, cur, comparison
+    run.accepted_results, run.current, run.comparison = base, cur, comparison
 
 
-# --- the perf chain ---------------------------------------------------------------------------
+def _release_sides(run: GateRun) -> None:
+    """The accepted commit's worktree removed: nothing is measured after this."""
+    run.resources.close()
 
 
-def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
-    """Measure, compare, decide, report. Raises GateError for unusable input (exit 2)."""
-    hooks = hooks or Hooks()
-    root = options.root.resolve()
-    settings = gate_settings(root, options)
-    out = prepare_out(options.out)
-    layout = settings.layout
-    path, relative = baseline_file(root, layout)
-    stored = read_baseline(path, expected_key=environment_key()) if path.exists() else None
+def _compare_instruction_counts(run: GateRun) -> None:
+    """Instructions per call, compared exactly (`count_compare`)."""
+    run.counts = _compare_counts(run.baseline, run.current, run.settings, run.accepted.found)
 
-    if options.ref is not None:
-        accepted = resolve_ref(root, options.ref, relative)
-    elif stored is None:
-        accepted = AcceptedState(found=False, baseline_path=relative, reason=NO_BASELINE)
-    else:
-        accepted = find_accepted(root, relative)
-    family = len(stored.results.benchmarks) if stored else 1
-    _warn_processes(settings, family)
 
-    environment = current_environment(layout.fingerprint_packages)
-    run_options = _run_options(settings, options)
-    run_dir = _fresh_dir(root / RUNS_DIR / "perf")
-    current_side = Side("current", root, "working tree", layout)
-    current_side = replace(current_side, packages=memory_runs.source_packages(current_side.sources))
-    baseline_results: Results | None = None
-    if accepted.found and accepted.commit:
-        commit = accepted.commit
-        with worktree(root, commit) as checkout:
-            # The current tree's layout on both sides (README "Configuring the layout").
-            accepted_side = Side(
-                "accepted", checkout.root, commit[:10], layout, current_side.packages
-            )
-            baseline_results, current, comparison = _measure_both(
-                accepted_side,
-                current_side,
-                commit_source(root, commit, layout.source),
-                settings,
-                run_options,
-                run_dir,
-                environment,
-                hooks,
-            )
-    else:
-        current = _measure_current_only(current_side, run_options, run_dir, environment, hooks)
-        if stored is not None:
-            baseline_results = stored.results
-        reference = stored.results if stored else replace(current, benchmarks={}, memory={})
-        comparison = compare(reference, current, settings, accepted_found=False)
-
-    counts = _compare_counts(baseline_results, current, settings, accepted.found)
+def _note_uncommitted(run: GateRun) -> None:
+    """Say that the current code is not any commit, when it has uncommitted changes."""
+    current, layout = run.current, run.settings.layout
     if current.source.dirty:
         _log.info(
             f"note: the current code has uncommitted changes in "
             f"{', '.join(f'{path}/' for path in layout.source)} — "
             "measured as the files are on disk, not as any commit",
         )
-    budgets = check_budgets(current, settings.budgets)
-    verdict = decide(comparison, budgets, accepted, settings, counts=counts)
+
+
+def _check_budgets(run: GateRun) -> None:
+    """The budgets, on the current run alone."""
+    run.budgets = check_budgets(run.current, run.settings.budgets)
+
+
+def _decide(run: GateRun) -> None:
+    """The verdict from the comparison, the counts and the budgets."""
+    run.verdict = decide(run.comparison, run.budgets, run.accepted, run.settings, counts=run.counts)
+
+
+def _trend(run: GateRun) -> None:
+    """The trend across the baseline file's git history, this run its last point (`--history`)."""
+    options, root, relative = run.options, run.root, run.relative
+    current = run.current
     if options.history:
         history = with_current(read_history(root, relative, options.history), current)
         _log.info(history.summary())
-        verdict = replace(verdict, history=history)
-    _write_results(out, current, baseline_results)
+        run.verdict = replace(run.verdict, history=history)
+
+
+def _write_outputs(run: GateRun) -> None:
+    """results-*.json, the report, and in GitHub Actions the summary, outputs and annotations."""
+    out, current, verdict, hooks = run.out, run.current, run.verdict, run.hooks
+    _write_results(out, current, run.baseline)
     hooks.write_report(verdict, out, current)
     publish_github(verdict, out, hooks.env)
-    return verdict
+
+
+#: `perf`, top to bottom: what the gate does, in the order it does it.
+PERF_STEPS: tuple[Step, ...] = (
+    _settings_and_folders,
+    _stored_baseline,
+    _accepted_state,
+    _prepare_sides,
+    _measure_timings,
+    _measure_memory_and_counts,
+    _compare_timings,
+    _extend_unsettled,
+    _release_sides,
+    _compare_instruction_counts,
+    _note_uncommitted,
+    _check_budgets,
+    _decide,
+    _trend,
+    _write_outputs,
+)
+
+
+def perf(options: GateOptions, hooks: Hooks | None = None) -> Verdict:
+    """Measure, compare, decide, report (`PERF_STEPS`). Raises GateError for unusable input
+    (exit 2)."""
+    return run_steps(GateRun(options, hooks or Hooks()), PERF_STEPS).verdict
 
 
 def _compare_counts(
@@ -552,7 +709,7 @@ def _write_results(out: Path, current: Results, accepted: Results | None) -> Non
         atomic_write_text(out / "results-accepted.json", dump_json(results_to_json(accepted)))
 
 
-# --- GitHub Actions ---------------------------------------------------------------------------
+# --- GitHub Actions -------------------------------------------------------------------------------
 
 
 def github_annotations(verdict: Verdict) -> list[github.Annotation]:
@@ -675,7 +832,7 @@ def publish_error(
     return verdict
 
 
-# --- update-baseline --------------------------------------------------------------------------
+# --- update-baseline ------------------------------------------------------------------------------
 
 
 def _previous(path: Path) -> tuple[Baseline | None, str | None]:
@@ -688,31 +845,39 @@ def _previous(path: Path) -> tuple[Baseline | None, str | None]:
         return None, f"the previous file is not usable and is replaced ({err})"
 
 
-def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> BaselineUpdate:
-    """Measure the current code and replace the baseline file, atomically, after a full run."""
-    hooks = hooks or Hooks()
+def _refuse_ref(run: GateRun) -> None:
+    """`--ref` has no meaning here: update-baseline always measures the current code."""
+    options = run.options
     if options.ref is not None:
         raise GateError(
             f"--ref {options.ref} does not apply to update-baseline: it always measures the "
             "current code — drop --ref"
         )
-    root = options.root.resolve()
-    settings = gate_settings(root, options)
-    out = prepare_out(options.out)
-    layout = settings.layout
-    path, relative = baseline_file(root, layout)
-    previous, note = _previous(path)
-    family = len(previous.results.benchmarks) if previous else 1
-    _warn_processes(settings, family)
 
-    side = Side("current", root, "working tree", layout)
-    measured = _measure_current_only(
-        side,
-        _run_options(settings, options),
-        _fresh_dir(root / RUNS_DIR / "update-baseline"),
-        current_environment(layout.fingerprint_packages),
-        hooks,
-    )
+
+def _previous_baseline(run: GateRun) -> None:
+    """The file to be replaced, if it is readable (an unusable one is replaced, with a note)."""
+    previous, note = _previous(run.path)
+    run.previous, run.previous_note = previous, note
+    family = len(previous.results.benchmarks) if previous else 1
+    _warn_processes(run.settings, family)
+
+
+def _prepare_current_side(run: GateRun) -> None:
+    """The current tree alone; the environment, the processes' options and their folder."""
+    root, layout = run.root, run.settings.layout
+    run.current_side = Side("current", root, "working tree", layout)
+    run.accepted_side = None
+    run.run_options = _run_options(run.settings, run.options)
+    run.run_dir = _fresh_dir(root / RUNS_DIR / "update-baseline")
+    run.environment = current_environment(layout.fingerprint_packages)
+
+
+def _replace_baseline_file(run: GateRun) -> None:
+    """The measured numbers (under -k with the stored ones of the others) written to
+    results-current.json and then, atomically, over the baseline file."""
+    options, root, relative, path = run.options, run.root, run.relative, run.path
+    previous, note, measured, out = run.previous, run.previous_note, run.current, run.out
     kept: dict[str, BenchmarkResult] = {}
     if options.keyword and previous is not None:
         # -k re-measures a subset; the others keep their stored numbers rather than vanish.
@@ -730,7 +895,7 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
     # Read before the write: the previous file's commit is what `git log` finds for the path.
     stored_from = _stored_from(root, relative, previous)
     written = write_baseline(path, results)
-    return BaselineUpdate(
+    run.update = BaselineUpdate(
         path=relative,
         rows=diff_baselines(previous, written),
         source=results.source,
@@ -743,6 +908,25 @@ def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> Baselin
             else ()
         ),
     )
+
+
+#: `update-baseline`, top to bottom: the current code measured as `perf` measures it, then the
+#: file replaced, only after a complete run.
+UPDATE_BASELINE_STEPS: tuple[Step, ...] = (
+    _refuse_ref,
+    _settings_and_folders,
+    _previous_baseline,
+    _prepare_current_side,
+    _measure_timings,
+    _measure_memory_and_counts,
+    _replace_baseline_file,
+)
+
+
+def update_baseline(options: GateOptions, hooks: Hooks | None = None) -> BaselineUpdate:
+    """Measure the current code and replace the baseline file, atomically, after a full run
+    (`UPDATE_BASELINE_STEPS`)."""
+    return run_steps(GateRun(options, hooks or Hooks()), UPDATE_BASELINE_STEPS).update
 
 
 def _stored_from(root: Path, relative: str, previous: Baseline | None) -> str | None:

@@ -26,9 +26,9 @@ from agui_perf.gate.report.browser import (
 )
 from agui_perf.gate.report.write import write_report
 from agui_perf.gate.store.config import Settings
-from tests.gate.report.test_markdown import FOUND, sample_results, sample_verdict
-from tests.gate.report.test_markdown import spread as _spread
-from tests.gate.test_results import make_memory, make_results
+from tests._support.results import make_memory, make_results
+from tests._support.verdicts import FOUND, sample_results, sample_verdict
+from tests._support.verdicts import spread as _spread
 
 if TYPE_CHECKING:
     from pathlib import Path

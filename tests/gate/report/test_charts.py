@@ -22,7 +22,7 @@ from agui_perf.gate.report.charts import (
     render_charts,
 )
 from agui_perf.gate.report.latency import format_ms
-from tests.gate.report.test_markdown import EVIL, passing_verdict, sample_results, sample_verdict
+from tests._support.verdicts import EVIL, passing_verdict, sample_results, sample_verdict
 
 SVG = "{http://www.w3.org/2000/svg}"
 NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}

@@ -6,13 +6,7 @@ from html.parser import HTMLParser
 from agui_perf.gate.decide.verdict import error_verdict
 from agui_perf.gate.report.charts import render_charts
 from agui_perf.gate.report.html import CSP, render_html
-from tests.gate.report.test_markdown import (
-    EVIL,
-    LOST,
-    passing_verdict,
-    sample_results,
-    sample_verdict,
-)
+from tests._support.verdicts import EVIL, LOST, passing_verdict, sample_results, sample_verdict
 
 
 class _Tags(HTMLParser):

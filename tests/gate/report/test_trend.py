@@ -21,8 +21,8 @@ from agui_perf.gate.report.trend import (
     trend_tables,
 )
 from agui_perf.gate.store.history import History, HistoryPoint, Metric
-from tests.gate.report.test_markdown import EVIL, passing_verdict
-from tests.gate.test_results import make_env
+from tests._support.results import make_env
+from tests._support.verdicts import EVIL, passing_verdict
 
 AMD = make_env()
 INTEL = make_env(cpu_model="Intel Xeon")

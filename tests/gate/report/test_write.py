@@ -12,7 +12,7 @@ from agui_perf.gate.errors import GateError
 from agui_perf.gate.report.charts import CHART_FILES
 from agui_perf.gate.report.markdown import render_markdown
 from agui_perf.gate.report.write import ReportFiles, render_report, write_report
-from tests.gate.report.test_markdown import passing_verdict, sample_results, sample_verdict
+from tests._support.verdicts import passing_verdict, sample_results, sample_verdict
 
 if TYPE_CHECKING:
     from pathlib import Path

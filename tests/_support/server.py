@@ -59,7 +59,7 @@ _POLL_S: Final = 0.02
 #: so `tests.benchmarks.reference_server` is importable too.
 _PATHS: Final = (
     str(Path(agui_perf.__file__).absolute().parents[1]),
-    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[2]),
 )
 
 
