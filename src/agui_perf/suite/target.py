@@ -144,6 +144,7 @@ def started(
     or stays silent during start-up raises TargetError quoting the last line it wrote.
     """
     if target.kind == "url":
+        _probe(target)
         yield StartedTarget(target, target.value, None)
         return
     with tempfile.TemporaryFile() as log:
@@ -218,6 +219,19 @@ def _wait_accepting(port: int, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise TargetError(f"nothing accepts on {HOST}:{port} after {timeout:g}s") from None
             time.sleep(0.02)
+
+
+def _probe(target: Target) -> None:
+    """A URL target must already accept connections: say so at once rather than per run."""
+    parts = urlsplit(target.value)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=5):
+            return
+    except OSError as exc:
+        raise TargetError(
+            f"nothing accepts connections at {target.value} ({exc.strerror or exc}); start "
+            "the server first, or give module:attr to have it started"
+        ) from None
 
 
 def _last_words(log: IO[bytes]) -> str:
