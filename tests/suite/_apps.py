@@ -53,6 +53,12 @@ async def crlf_app(scope: Scope, receive: Any, send: Any) -> None:
         await _stream(receive, send, [_frame(event, b"\r\n") for event in RUN], pause=0.01)
 
 
+async def lf_app(scope: Scope, receive: Any, send: Any) -> None:
+    """`crlf_app` with LF line ends (sse-starlette's `sep="\\n"`): what the client reads."""
+    if scope["type"] == "http":
+        await _stream(receive, send, [_frame(event, b"\n") for event in RUN], pause=0.01)
+
+
 async def out_of_order_app(scope: Scope, receive: Any, send: Any) -> None:
     """Content for a message that was never started: the ordering rules forbid it."""
     if scope["type"] == "http":

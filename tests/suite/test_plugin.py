@@ -78,10 +78,16 @@ def test_a_crlf_framed_app_is_flagged_naming_crlf(suite: pytest.Pytester) -> Non
             assert "fails on event 1" in run.framing_problem
             assert run.line_ends == ("CRLF",)
             assert not run.ok
+
+        @pytest.mark.agui_target("suite_apps:lf_app", path="/")
+        def test_same_run_with_lf(agui_run):
+            run = agui_run()
+            assert run.ok, run.problems()
+            assert run.events == 5
         """
     )
     result = _run(suite)
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_an_out_of_order_stream_is_flagged_by_the_verifier(suite: pytest.Pytester) -> None:
