@@ -103,3 +103,10 @@ def broken_factory() -> Starlette:
 
 
 not_an_app = 3
+
+
+async def chatty_app(scope: Scope, receive: Any, send: Any) -> None:
+    """Prints 256 KiB to stdout per request (more than a pipe holds) before it answers."""
+    if scope["type"] == "http":
+        print("x" * 262_144, flush=True)
+        await _stream(receive, send, [_frame(event, b"\n") for event in RUN])

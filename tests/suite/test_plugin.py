@@ -107,6 +107,30 @@ def test_an_out_of_order_stream_is_flagged_by_the_verifier(suite: pytest.Pyteste
     _run(suite).assert_outcomes(passed=1)
 
 
+def test_an_input_file_from_the_command_line_and_from_the_ini_file(
+    suite: pytest.Pytester,
+) -> None:
+    paced = {
+        "threadId": "t",
+        "runId": "r",
+        "messages": [],
+        "forwardedProps": {"workflow": "paced", "params": {"text_chunks": 3, "rate_per_s": 50}},
+    }
+    (suite.path / "inputs").mkdir()
+    (suite.path / "inputs" / "paced.json").write_text(json.dumps(paced))
+    suite.makepyfile(
+        test_input="""
+        def test_input(agui_run):
+            run = agui_run()
+            assert run.ok, run.problems()
+            assert run.events == 7  # RUN_STARTED, TEXT_MESSAGE_START, 3 chunks, END, FINISHED
+        """
+    )
+    _run(suite, "--agui-input=inputs/paced.json").assert_outcomes(passed=1)
+    suite.makeini("[pytest]\nagui_input = inputs/paced.json\n")
+    _run(suite).assert_outcomes(passed=1)
+
+
 def test_a_url_target_of_a_running_server(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         test_url="""

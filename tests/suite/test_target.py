@@ -106,3 +106,11 @@ def test_a_url_target_is_used_as_it_is_and_must_accept() -> None:
     with pytest.raises(TargetError) as caught, started(parse_target(f"http://127.0.0.1:{port}")):
         pass
     assert "nothing accepts connections" in str(caught.value)
+
+
+def test_an_app_that_prints_a_lot_is_not_stalled_by_its_output() -> None:
+    with started(parse_target("tests.suite._apps:chatty_app")) as server:
+        for _ in range(2):
+            ex = exchange(Request(server.host, server.port, "/", BODY), timeout=60)
+            assert ex.error is None
+            assert ex.status == 200

@@ -1,13 +1,15 @@
-"""The child process of a started target: `python -m agui_perf.suite._serve MODULE:ATTR HOST`.
+"""The child of a started target: `python -m agui_perf.suite._serve MODULE:ATTR HOST FD`.
 
 Imports the target, calls it if it is a zero-argument factory, binds HOST port 0 and runs
-uvicorn on that socket; once uvicorn has started it writes `agui-suite-ready <port>` on
-stdout. A target that cannot be loaded is one line on stderr and exit status 2.
+uvicorn on that socket; once uvicorn has started it writes `agui-suite-ready <port>` to the
+inherited file descriptor FD and closes it. A target that cannot be loaded is one line on
+stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import socket
 import sys
 from typing import Any
@@ -44,19 +46,23 @@ def load(spec: str) -> Any:
 
 
 class _AnnouncingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, ready_fd: int) -> None:
+        super().__init__(config)
+        self.ready_fd = ready_fd
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and sockets:
             port = sockets[0].getsockname()[1]
-            sys.stdout.write(f"{READY_PREFIX} {port}\n")
-            sys.stdout.flush()
+            with os.fdopen(self.ready_fd, "wb", buffering=0) as ready:
+                ready.write(f"{READY_PREFIX} {port}\n".encode())
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m agui_perf.suite._serve MODULE:ATTR HOST", file=sys.stderr)
+    if len(argv) != 3 or not argv[2].isdigit():
+        print("usage: python -m agui_perf.suite._serve MODULE:ATTR HOST FD", file=sys.stderr)
         return 2
-    spec, host = argv
+    spec, host, fd = argv
     try:
         app = load(spec)
     except ImportFromStringError as exc:
@@ -68,7 +74,7 @@ def main(argv: list[str]) -> int:
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="auto", timeout_graceful_shutdown=5
     )
-    _AnnouncingServer(config).run(sockets=[sock])
+    _AnnouncingServer(config, int(fd)).run(sockets=[sock])
     return 0
 
 

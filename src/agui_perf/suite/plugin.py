@@ -12,7 +12,8 @@ Options (each with an ini key of the same name, `agui_target` …; the option wi
 - `--agui-timeout S`: how long one run (or one batch of concurrent runs) may take (60).
 
 Marker: `@pytest.mark.agui_target("module:attr" | "http://…", path=…, input=…, heartbeat=…)`
-picks a test's target (and overrides the options for it), so one run can measure two apps.
+picks a test's target (and overrides the options for it), so one run can measure two apps;
+`input=` is the body itself (a dict) or a JSON file relative to pytest's rootdir.
 
 Fixtures: `agui_target` (the started target: `url`, `pid`; each distinct target is started
 once per session and stopped at its end), `agui_run` (`agui_run()` → `RunFigures`;
@@ -36,14 +37,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from agui_perf.suite.target import DEFAULT_TARGET, Target, TargetError, parse_target
+from agui_perf.suite.target import DEFAULT_TARGET, Target, TargetError, parse_target, started
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from agui_perf.suite.concurrency import Concurrency
     from agui_perf.suite.figures import RunFigures
     from agui_perf.suite.target import StartedTarget
+
+    #: `value(name)` → (the text given or None, where it was given: for error messages).
+    Lookup = Callable[[str], tuple[str | None, str]]
 
 __all__ = [
     "DEFAULT_INPUT",
@@ -120,16 +124,20 @@ def pytest_configure(config: pytest.Config) -> None:
         given = config.getoption(f"agui_suite_{name}")
         if given is not None:
             return given, f"--agui-{name}"
-        ini = config.getini(f"agui_{name}")
-        return (ini or None), f"agui_{name} (ini)"
+        ini = config.getini(f"agui_{name}") or None
+        if ini is not None and name == "input" and config.inipath is not None:
+            # A file named in the ini file is relative to it; one on the command line, to
+            # the current folder.
+            ini = str(config.inipath.parent / ini)
+        return ini, f"agui_{name} (ini)"
 
     try:
-        config.stash[_SETTINGS] = _settings(value, config.rootpath)
+        config.stash[_SETTINGS] = _settings(value)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _settings(value: Any, root: Path) -> Settings:
+def _settings(value: Lookup) -> Settings:
     """Settings from `value(name) -> (text or None, where it came from)`; ValueError: one line."""
     target_text, source = value("target")
     try:
@@ -143,7 +151,7 @@ def _settings(value: Any, root: Path) -> Settings:
     return Settings(
         target=target,
         path=_path(path_text or DEFAULT_PATH, source),
-        body=_read_input(input_text, input_source, root),
+        body=_read_input(input_text, input_source, Path.cwd()),
         heartbeat_s=None
         if heartbeat_text is None
         else _seconds(heartbeat_text, heartbeat_source, "--agui-heartbeat 15"),
@@ -161,21 +169,22 @@ def _path(text: str, source: str) -> str:
 
 def _seconds(text: object, source: str, example: str) -> float:
     try:
-        seconds = float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        seconds = float(str(text))
+    except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"{source}: {text!r} is not a positive number of seconds; e.g. {example}")
     return seconds
 
 
-def _read_input(text: object, source: str, root: Path) -> bytes:
+def _read_input(text: object, source: str, base: Path) -> bytes:
+    """The body to post: the default, a marker's dict, or a JSON file (relative to `base`)."""
     if text is None:
         return json.dumps(DEFAULT_INPUT).encode()
     if isinstance(text, dict):  # a marker's input= given as the body itself
         return json.dumps(text).encode()
     path = Path(str(text))
-    path = path if path.is_absolute() else root / path
+    path = path if path.is_absolute() else base / path
     try:
         body = json.loads(path.read_bytes())
     except OSError as exc:
@@ -244,8 +253,6 @@ class TargetPool:
 
     def get(self, target: Target) -> StartedTarget:
         """The started target; a target that failed to start fails every test that asks."""
-        from agui_perf.suite.target import started
-
         if target in self._failed:
             raise TargetError(self._failed[target])
         if target not in self._started:

@@ -43,7 +43,7 @@ __all__ = [
 #: Our core: `create_app` is a factory, called once in the child.
 DEFAULT_TARGET: Final = "agui_perf.stream.app:create_app"
 HOST: Final = "127.0.0.1"
-#: The line the child writes on stdout once uvicorn has started: `READY_PREFIX <port>`.
+#: The line the child writes on its ready pipe once uvicorn has started: `READY_PREFIX <port>`.
 READY_PREFIX: Final = "agui-suite-ready"
 #: Generous: a loaded CI machine can take a while to import an app and bind.
 STARTUP_TIMEOUT_S: Final = 60.0
@@ -147,25 +147,37 @@ def started(
         _probe(target)
         yield StartedTarget(target, target.value, None)
         return
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agui_perf.suite._serve", target.value, HOST],
-            env=_child_env(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            # A process group of its own: stopping it stops whatever the app started, and a
-            # Ctrl-C in the terminal does not reach it before this process decides.
-            start_new_session=True,
-        )
+    # The child says "ready" on a pipe of its own: its stdout and stderr go to a file, so
+    # an app that prints can never fill a pipe nobody reads and stall.
+    ready_read, ready_write = os.pipe()
+    with tempfile.TemporaryFile() as log, os.fdopen(ready_read, "rb", buffering=0) as ready:
         try:
-            port = _wait_ready(proc, log, target, startup_timeout)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "agui_perf.suite._serve",
+                    target.value,
+                    HOST,
+                    str(ready_write),
+                ],
+                env=_child_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(ready_write,),
+                # A process group of its own: stopping it stops whatever the app started, and
+                # a Ctrl-C in the terminal does not reach it before this process decides.
+                start_new_session=True,
+            )
+        finally:
+            os.close(ready_write)  # the child holds its copy: EOF here means it is gone
+        try:
+            port = _wait_ready(proc, ready, log, target, startup_timeout)
             _wait_accepting(port, startup_timeout)
             yield StartedTarget(target, f"http://{HOST}:{port}", proc.pid)
         finally:
             _stop(proc)
-            if proc.stdout is not None:
-                proc.stdout.close()
 
 
 def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -181,9 +193,8 @@ def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _wait_ready(
-    proc: subprocess.Popen[bytes], log: IO[bytes], target: Target, timeout: float
+    proc: subprocess.Popen[bytes], ready: IO[bytes], log: IO[bytes], target: Target, timeout: float
 ) -> int:
-    assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     line = b""
     while not line.endswith(b"\n"):
@@ -192,13 +203,15 @@ def _wait_ready(
             raise TargetError(
                 f"target {target.value!r} did not start within {timeout:g}s{_last_words(log)}"
             )
-        readable, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
+        readable, _, _ = select.select([ready], [], [], min(left, 0.5))
         if readable:
-            chunk = os.read(proc.stdout.fileno(), 256)
+            chunk = ready.read(256)
             if not chunk:
-                proc.wait(_STOP_TIMEOUT_S)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(_STOP_TIMEOUT_S)
+                status = "?" if proc.returncode is None else proc.returncode
                 raise TargetError(
-                    f"target {target.value!r} exited with status {proc.returncode} during "
+                    f"target {target.value!r} exited with status {status} during "
                     f"start-up{_last_words(log)}"
                 )
             line += chunk
