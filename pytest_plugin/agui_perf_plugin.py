@@ -4,8 +4,9 @@ The entry point is read from the installed distribution, but `agui_perf` is impo
 whatever comes first on sys.path. The gate measures an accepted commit by putting that
 commit's `src/` first; a commit from before the suite existed has no `agui_perf.suite`,
 and an entry point naming `agui_perf.suite.plugin` directly would then stop every pytest run
-there with "Error while loading plugin". This module lives outside the `agui_perf` package,
-so it is always found, and it asks pytest for the suite's plugin only where it exists.
+there with "Error while loading plugin". This module is installed outside the `agui_perf`
+package (and kept out of src/, which holds the code the gate measures), so it is always
+found, and it asks pytest for the suite's plugin only where it exists.
 
 `-p no:agui_perf` turns the suite off.
 """
