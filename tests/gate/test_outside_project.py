@@ -174,3 +174,33 @@ def test_the_update_printout_names_the_layouts_source_folders(
     assert (
         "note: lib/, app/ has uncommitted changes — commit them together with the baseline" in out
     )
+
+
+def test_the_quality_harness_reads_the_layout(tmp_path: Path) -> None:
+    from agui_perf.gate.quality.copies import gate_ref
+    from agui_perf.gate.quality.inject import InjectError, module_file
+
+    # The example's code is a top-level module in its source folder.
+    assert module_file(EXAMPLE, "app") == EXAMPLE / "src" / "app.py"
+    root = tmp_path / "lib-layout"
+    (root / "lib" / "pkg").mkdir(parents=True)
+    (root / "lib" / "pkg" / "mod.py").write_text("def f():\n    return 1\n")
+    (root / "pyproject.toml").write_text('[tool.agui_perf.layout]\nsource = ["lib"]\n')
+    assert module_file(root, "pkg.mod") == root / "lib" / "pkg" / "mod.py"
+    with pytest.raises(InjectError, match=r"looked for lib/pkg/gone\.py and lib/pkg/gone/"):
+        module_file(root, "pkg.gone")
+
+    # A commit after the accepted one that touches only the layout's baselines folder keeps
+    # the accepted commit; one that touches the code does not.
+    git(root, "init", "-q")
+    baseline = "perf/baselines/x.json"
+    (root / baseline).parent.mkdir(parents=True)
+    (root / baseline).write_text("{}\n")
+    accepted = commit_all(root, "accept")
+    (root / "perf" / "baselines" / "notes.md").write_text("notes\n")
+    head = commit_all(root, "notes beside the baseline")
+    assert gate_ref(root, baseline, head).ref is None
+    (root / "lib" / "pkg" / "mod.py").write_text("def f():\n    return 2\n")
+    head = commit_all(root, "code")
+    assert gate_ref(root, baseline, head).ref == head
+    assert accepted != head
