@@ -6,16 +6,20 @@ are asked for by name.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import nox
-from nox.popen import DEFAULT_INTERRUPT_TIMEOUT
+
+# The gate's nox helper, from this checkout: nox's own environment need not have agui-perf.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+from agui_perf import nox as agui
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-#: Seconds nox waits after Ctrl-C for a gate or load run to stop what it started.
-GATE_STOP_GRACE_S = 60.0
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "gate") -> None:
@@ -41,50 +45,17 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (check + format), mypy strict over src, tests and this file; zizmor, actionlint."""
+    """ruff (check + format), mypy strict over src, tests, this file and the example (with its
+    own settings); zizmor, actionlint."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    # The example is a project of its own: its own mypy settings, from its own folder.
+    with session.chdir("examples/sdk-fastapi"):
+        session.run("mypy")
     session.run("zizmor", "--offline", ".github/workflows")
     session.run("actionlint")
-
-
-def _run_keeping_exit_2(
-    session: nox.Session, *args: str, interrupt_timeout: float | None = DEFAULT_INTERRUPT_TIMEOUT
-) -> None:
-    """`session.run(*args)`, but an exit status 2 (usage/unusable input) stays 2.
-
-    nox turns every failed command into exit status 1, which would make "unusable input"
-    look like "regression". SystemExit is not an Exception, so nox lets it through as is.
-    `interrupt_timeout`: seconds nox waits after Ctrl-C before it terminates the command
-    (nox's default, 0.3, then 0.2 more before it kills it).
-    """
-    try:
-        session.run(*args, interrupt_timeout=interrupt_timeout)
-    except nox.command.CommandFailed as failed:
-        if failed.return_code == 2:
-            raise SystemExit(2) from None
-        raise
-
-
-def _gate(session: nox.Session, command: str) -> None:
-    """Run `agui-perf gate <command>` with the posargs.
-
-    After Ctrl-C the gate stops its benchmark processes (each a process group with servers of
-    its own) and removes the accepted commit's worktree: nox's default half second before it
-    kills the command would cut that short and leave both behind.
-    """
-    _run_keeping_exit_2(
-        session,
-        "python",
-        "-m",
-        "agui_perf",
-        "gate",
-        command,
-        *session.posargs,
-        interrupt_timeout=GATE_STOP_GRACE_S,
-    )
 
 
 @nox.session(default=False)
@@ -94,14 +65,14 @@ def perf(session: nox.Session) -> None:
     `nox -s perf -- -k EXPR --processes N --min-effect F --ref REF --out DIR --scale X`.
     """
     _install(session, "perf")
-    _gate(session, "perf")
+    agui.perf(session)
 
 
 @nox.session(name="update-baseline", default=False)
 def update_baseline(session: nox.Session) -> None:
     """Measure the current code and replace baselines/<environment>.json (commit it)."""
     _install(session, "perf")
-    _gate(session, "update-baseline")
+    agui.update_baseline(session)
 
 
 @nox.session(name="verdict-quality", default=False)
@@ -115,7 +86,7 @@ def verdict_quality(session: nox.Session) -> None:
     _install(session, "perf")
     # After Ctrl-C the harness stops a gate run (which stops its own benchmark processes)
     # and removes its copies: seconds, not nox's half second before it kills the command.
-    _run_keeping_exit_2(
+    agui.run_keeping_exit_2(
         session, "python", "-m", "agui_perf.gate.quality", *session.posargs, interrupt_timeout=120
     )
 
@@ -140,11 +111,4 @@ def load(session: nox.Session) -> None:
     """
     _install(session, "load", extras="")
     # Ctrl-C: the run stops Locust's master, its workers and the servers it started.
-    _run_keeping_exit_2(
-        session,
-        "python",
-        "-m",
-        "tests.load.run",
-        *session.posargs,
-        interrupt_timeout=GATE_STOP_GRACE_S,
-    )
+    agui.run_keeping_exit_2(session, "python", "-m", "tests.load.run", *session.posargs)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NoReturn
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.measure.runner import BENCHMARKS_DIR, DEFAULT_OUT, DEFAULT_SCALE
 from agui_perf.gate.progress import to_stderr
-from agui_perf.gate.store.layout import LAYOUT_TABLE, declared_benchmarks
+from agui_perf.gate.store.layout import LAYOUT_TABLE, Layout, declared_benchmarks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -442,10 +442,12 @@ def _aligned(cells: Sequence[tuple[str, str, str, str]]) -> list[str]:
     ]
 
 
-def _print_update(update: BaselineUpdate) -> None:
+def _print_update(update: BaselineUpdate, folders: Sequence[str] = ("src",)) -> None:
+    """The printout of a written baseline; `folders`: the layout's source folders."""
     source = update.source
     commit = source.commit[:10] if source.commit else "no commit"
-    state = "with uncommitted changes in src/" if source.dirty else "src/ clean"
+    code = ", ".join(f"{folder}/" for folder in folders)
+    state = f"with uncommitted changes in {code}" if source.dirty else f"{code} clean"
     print(f"wrote {update.path} (measured at {commit}, {state})")
     comparable = [row for row in update.rows if row.comparable]
     timings = [row for row in update.rows if not row.comparable]
@@ -480,7 +482,7 @@ def _print_update(update: BaselineUpdate) -> None:
             "numbers; a run without -k drops removed benchmarks"
         )
     if source.dirty:
-        print("note: src/ has uncommitted changes — commit them together with the baseline")
+        print(f"note: {code} has uncommitted changes — commit them together with the baseline")
     print(f"accept the change: git add {update.path} and commit it with the code")
 
 
@@ -492,7 +494,8 @@ def run_update_baseline(args: argparse.Namespace) -> int:
         from agui_perf.gate.decide.verdict import error_verdict
         from agui_perf.gate.pipeline import baseline_file, update_baseline
 
-        _, relative = baseline_file(options.root)
+        layout = _layout(options.root)
+        _, relative = baseline_file(options.root, layout)
         kept = f"{relative} left as it was"
         try:
             update = update_baseline(options)
@@ -504,5 +507,16 @@ def run_update_baseline(args: argparse.Namespace) -> int:
             problem = err if isinstance(err, GateError) else _os_error(err)
             _error("update-baseline", f"{problem} — {kept}")
             return error_verdict(problem).exit_code()
-        _print_update(update)
+        _print_update(update, layout.source)
         return 0
+
+
+def _layout(root: Path) -> Layout:
+    """The project's layout for naming its files in messages; the default where the settings
+    are unreadable (the run itself then says what is wrong with them)."""
+    from agui_perf.gate.store.config import load_settings
+
+    try:
+        return load_settings(root / "pyproject.toml").layout
+    except (GateError, OSError):
+        return Layout()

@@ -265,10 +265,11 @@ def _prepare_out(out: Path) -> Path:
 
 def _accepted_side(config: Config, root: Path, head: str) -> GateRef:
     from agui_perf.gate.pipeline import baseline_file
+    from agui_perf.gate.store.config import load_settings
 
     if config.ref_given:
         return GateRef(None, "the accepted side is the --ref given")
-    _, baseline = baseline_file(root)
+    _, baseline = baseline_file(root, load_settings(root / "pyproject.toml").layout)
     return gate_ref(root, baseline, head)
 
 

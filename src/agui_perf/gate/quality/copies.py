@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from agui_perf.gate.errors import GateError
@@ -125,7 +125,9 @@ def gate_ref(copy_root: Path, baseline: str, head: str) -> GateRef:
     if accepted.commit == head:
         return GateRef(None, f"accepted commit {head[:10]} is HEAD")
     try:
-        _git(copy_root, "diff", "--quiet", accepted.commit, head, "--", ".", ":(exclude)baselines")
+        # Anything but the baselines folder (the layout's: the one holding `baseline`).
+        folder = PurePosixPath(baseline).parent.as_posix()
+        _git(copy_root, "diff", "--quiet", accepted.commit, head, "--", ".", f":(exclude){folder}")
     except GateError:
         return GateRef(
             head,

@@ -80,19 +80,26 @@ class Target:
 
 
 def module_file(root: Path, module: str) -> Path:
-    """The source file of `module` in the project at `root` (`src/` layout first)."""
+    """The source file of `module` in the project at `root`: in the source folders of its
+    `[tool.agui_perf.layout]` (`src/` by default) first, then at the root."""
+    from agui_perf.gate.store.config import load_settings
+
+    try:
+        sources = load_settings(root / "pyproject.toml").layout.source
+    except (GateError, OSError):
+        sources = ("src",)  # the gate run itself then says what is wrong with the settings
     relative = module.replace(".", "/")
     candidates = [
         base / name
-        for base in (root / "src", root)
+        for base in (*(root / source for source in sources), root)
         for name in (f"{relative}.py", f"{relative}/__init__.py")
     ]
     for path in candidates:
         if path.is_file():
             return path
     raise InjectError(
-        f"no module {module!r} in the project (looked for src/{relative}.py and "
-        f"src/{relative}/__init__.py) — check the module part of --inject"
+        f"no module {module!r} in the project (looked for {sources[0]}/{relative}.py and "
+        f"{sources[0]}/{relative}/__init__.py) — check the module part of --inject"
     )
 
 
