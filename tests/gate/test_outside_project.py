@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agui_perf.gate.store.environment import environment_key
-from tests.gate.test_gate_cli import error_line, run_gate
-from tests.gate.test_worktree import commit_all, git
+from tests._support.gate_cli import error_line, run_gate
+from tests._support.git import commit_all, git
 
 if TYPE_CHECKING:
     import subprocess
