@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEEP_ALIVE_S",
-    "SERVE_APP",
-    "SERVE_HTTP",
-    "add_serve_parser",
     "build_parser",
     "main",
     "run_serve",

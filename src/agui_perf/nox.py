@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from nox import Session
 
 __all__ = [
-    "DISTRIBUTION",
     "GATE_STOP_GRACE_S",
     "comment",
     "gate_requirement",

@@ -9,7 +9,14 @@ from ag_ui.core import events as sdk
 
 from agui_perf.stream.events import BUILDERS
 
-__all__ = ["FULL", "MESSAGES", "PATCH", "RUN_INPUT", "USAGE", "common_kwargs", "sdk_model_class"]
+__all__ = [
+    "FULL",
+    "PATCH",
+    "RUN_INPUT",
+    "USAGE",
+    "common_kwargs",
+    "sdk_model_class",
+]
 
 
 RUN_INPUT: dict[str, Any] = {

@@ -14,7 +14,13 @@ from tests._support.git import GIT_ENV
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["PACKAGE_ROOT", "TIMEOUT", "error_line", "gate_env", "run_gate", "snapshot"]
+__all__ = [
+    "TIMEOUT",
+    "error_line",
+    "gate_env",
+    "run_gate",
+    "snapshot",
+]
 
 
 TIMEOUT = 300.0

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TIMEOUT", "alive", "group_members", "wait_until", "wait_until_gone"]
+__all__ = [
+    "TIMEOUT",
+    "alive",
+    "wait_until",
+    "wait_until_gone",
+]
 
 
 #: Seconds to wait for any event: generous, for a loaded 2-core machine; never a pass condition.

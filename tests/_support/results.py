@@ -18,7 +18,13 @@ from agui_perf.gate.store.results import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["make_bench", "make_env", "make_memory", "make_results", "pb_doc", "pb_entry"]
+__all__ = [
+    "make_env",
+    "make_memory",
+    "make_results",
+    "pb_doc",
+    "pb_entry",
+]
 
 
 def make_env(**changes: object) -> Environment:

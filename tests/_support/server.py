@@ -38,9 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOST",
-    "STARTUP_TIMEOUT",
     "ServerProcess",
-    "command_process",
     "free_port",
     "running_command",
     "running_server",

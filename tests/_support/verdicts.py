@@ -10,7 +10,6 @@ from agui_perf.gate.store.results import AllocationSite, Results
 from tests._support.results import make_memory, make_results
 
 __all__ = [
-    "BASELINE_PATH",
     "EVIL",
     "FOUND",
     "LOST",

@@ -23,7 +23,9 @@ from agui_perf.gate.errors import GateError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["LOCK_FILE", "gate_lock"]
+__all__ = [
+    "gate_lock",
+]
 
 #: Relative to the project root; `.perf/` is git-ignored.
 LOCK_FILE = Path(".perf") / "gate.lock"

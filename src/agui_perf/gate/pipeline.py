@@ -125,7 +125,6 @@ if TYPE_CHECKING:
     from agui_perf.gate.store.results import BenchmarkResult, MemoryResult, ProcessRun
 
 __all__ = [
-    "BASELINES_DIR",
     "NO_BASELINE",
     "PERF_STEPS",
     "UPDATE_BASELINE_STEPS",
@@ -135,15 +134,11 @@ __all__ = [
     "Hooks",
     "Step",
     "baseline_file",
-    "gate_settings",
     "github_annotations",
-    "measure_counts",
-    "measure_memory",
     "min_processes",
     "perf",
     "prepare_out",
     "publish_error",
-    "publish_github",
     "run_steps",
     "update_baseline",
 ]

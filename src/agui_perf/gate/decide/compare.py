@@ -69,7 +69,6 @@ if TYPE_CHECKING:
     from agui_perf.gate.store.results import MemoryResult, Results
 
 __all__ = [
-    "EXTENSION_FACTOR",
     "FLOOR_FRACTION",
     "MAX_GROWN_SITES",
     "PIVOT_FRACTION",
@@ -84,7 +83,6 @@ __all__ = [
     "State",
     "bound_level",
     "compare",
-    "compare_memory",
     "extend",
     "extension_processes",
     "extension_size",

@@ -29,7 +29,10 @@ import memray
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["EXIT_BAD_FILE", "EXIT_UNKNOWN", "main"]
+__all__ = [
+    "EXIT_BAD_FILE",
+    "EXIT_UNKNOWN",
+]
 
 EXIT_UNKNOWN = 2
 EXIT_BAD_FILE = 3

@@ -63,11 +63,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
-    "COUNTS_PLUGIN",
     "COUNT_SELECT",
-    "DEFAULT_CALLS",
-    "DEFAULT_COUNT_TIMEOUT",
-    "HOOKS_NOT_FOUND",
     "VALGRIND_NOT_FOUND",
     "CountRequest",
     "CountsError",

@@ -56,13 +56,11 @@ if TYPE_CHECKING:
     from memray import AllocationRecord
 
 __all__ = [
-    "DEFAULT_TOP_SITES",
     "MemoryRecord",
     "MemoryScenarioError",
     "ScenarioTimeoutError",
     "SiteRecord",
     "UnknownScenarioError",
-    "describe",
     "list_scenarios",
     "run_all",
     "run_scenario",

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
 __all__ = [
-    "GIT_TIMEOUT",
     "SHALLOW_HINT",
     "WORKTREES",
     "Checkout",

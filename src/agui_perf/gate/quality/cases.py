@@ -10,7 +10,11 @@ if TYPE_CHECKING:
 
     from agui_perf.gate.quality.inject import Work
 
-__all__ = ["UNCHANGED", "Case", "plan_cases", "slowdown_case"]
+__all__ = [
+    "UNCHANGED",
+    "Case",
+    "plan_cases",
+]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,12 @@ from agui_perf.gate.errors import GateError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["GATE_TIMEOUT", "GateRun", "gate_command", "gate_env", "read_verdict", "run_gate"]
+__all__ = [
+    "GateRun",
+    "gate_env",
+    "read_verdict",
+    "run_gate",
+]
 
 #: Seconds one gate run may take before it is stopped (a full run takes minutes).
 GATE_TIMEOUT = 3600.0

@@ -22,7 +22,11 @@ from agui_perf.gate.quality.inject import MAX_ITERATIONS, Target, Work
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["DEFAULT_QUALITY_OUT", "PROG", "Config", "parse_config"]
+__all__ = [
+    "PROG",
+    "Config",
+    "parse_config",
+]
 
 PROG = "python -m agui_perf.gate.quality"
 DEFAULT_QUALITY_OUT = Path(".perf") / "quality"

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from agui_perf.gate.quality.tally import CaseTally, Row
 
 __all__ = [
-    "QUALITY_SCHEMA_VERSION",
     "CaseResult",
     "Report",
     "format_effect",

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHART_FILES",
-    "LATENCY_FIGURES",
     "STATE_COLOURS",
     "Chart",
     "LatencySeries",

@@ -34,7 +34,6 @@ __all__ = [
     "BODY_MAX_BYTES",
     "MARKER",
     "MAX_ENTRIES",
-    "VERDICT_FILE",
     "VERDICT_MAX_BYTES",
     "Artifact",
     "ArtifactError",

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from typing import TextIO
 
 __all__ = [
-    "ANNOTATION_LIMIT",
     "PR_NUMBER_FILE",
     "PR_NUMBER_MAX",
     "SUMMARY_LIMIT_BYTES",

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from agui_perf.gate.decide.budgets import BudgetCheck
 
 __all__ = [
-    "FIGURE_COLOURS",
     "LATENCY_FIGURES",
     "LatencySeries",
     "format_ms",

@@ -44,14 +44,11 @@ if TYPE_CHECKING:
     from agui_perf.gate.store.history import History
 
 __all__ = [
-    "ARTIFACT_NAME",
-    "ICONS",
     "NOTABLE_FIRST",
     "Row",
     "Table",
     "Tone",
     "accepted_text",
-    "budget_table",
     "budget_tables",
     "counts_table",
     "counts_text",
@@ -59,9 +56,7 @@ __all__ = [
     "format_bytes",
     "format_change",
     "format_count",
-    "format_detectable",
     "format_duration",
-    "format_factor",
     "format_interval",
     "format_relative",
     "headline",

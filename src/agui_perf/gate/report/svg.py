@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["FONT", "clean", "config", "point", "pygal_module", "render", "style"]
+__all__ = [
+    "config",
+    "point",
+    "pygal_module",
+    "render",
+    "style",
+]
 
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 _SVG_NS = "http://www.w3.org/2000/svg"

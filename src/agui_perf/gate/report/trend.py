@@ -47,9 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENVIRONMENT_MARK",
-    "GROUPS",
     "MISSING_MARK",
-    "SPARKS",
     "TrendGroup",
     "points_table",
     "sparkline",

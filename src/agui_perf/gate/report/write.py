@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from agui_perf.gate.store.results import Results
 
 __all__ = [
-    "HTML_FILE",
-    "JSON_FILE",
-    "MARKDOWN_FILE",
     "ReportFiles",
     "render_report",
     "write_report",

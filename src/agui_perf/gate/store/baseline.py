@@ -77,7 +77,6 @@ __all__ = [
     "COUNT_DIGITS",
     "NOT_IN_BASELINE",
     "TIMING_DIGITS",
-    "TIMING_METRIC",
     "Baseline",
     "DiffRow",
     "baseline_from_json",

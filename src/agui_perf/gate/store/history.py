@@ -49,7 +49,6 @@ __all__ = [
     "History",
     "HistoryPoint",
     "Metric",
-    "point_values",
     "read_history",
     "with_current",
 ]

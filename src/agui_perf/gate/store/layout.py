@@ -34,7 +34,6 @@ __all__ = [
     "DEFAULT_BENCHMARKS",
     "DEFAULT_FINGERPRINT",
     "LAYOUT_TABLE",
-    "SCENARIOS_NAME",
     "Layout",
     "check_tree",
     "declared_benchmarks",

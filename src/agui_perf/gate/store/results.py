@@ -79,12 +79,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
-    "COUNTS_SCHEMA_VERSION",
-    "NOT_COUNTED",
-    "READABLE_SCHEMA_VERSIONS",
-    "RESULTS_HINT",
     "SCHEMA_VERSION",
-    "SERVER_CPU_KEY",
     "SERVER_CPU_SUFFIX",
     "AllocationSite",
     "BenchmarkResult",

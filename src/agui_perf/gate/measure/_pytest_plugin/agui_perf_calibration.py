@@ -27,7 +27,10 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["CALIBRATION_KEY", "MARKER", "calibration_ns"]
+__all__ = [
+    "CALIBRATION_KEY",
+    "calibration_ns",
+]
 
 CALIBRATION_KEY: Final = "calibration_ns"
 MARKER: Final = "cpu_bound"

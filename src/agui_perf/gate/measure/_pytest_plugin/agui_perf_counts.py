@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
-    "CALLS_OPTION",
-    "LABEL_PREFIX",
-    "MARKER",
-    "OUT_OPTION",
     "WARMUP_CALLS",
     "CountRecorder",
     "CountingBenchmark",
