@@ -32,10 +32,25 @@ measured round, a list), their median `server_cpu_median_s`, `server_cpu_per_eve
 median over rounds of CPU time per event) and `pinning`. The gate turns `server_cpu_s` into a
 compared row of its own (`agui_perf.gate.store.results`).
 
-The figure measures the server's whole cost of a round, not only the per-event path: for a
-paced stream (the latency and concurrency benchmarks) most of it is waking up for each event,
-which depends on what else ran on the core in between, so those rows spread far more (about
-10 %) and a change in the per-event code moves them far less than the burst stream's.
+The figure measures the server's whole cost of a round, not only the per-event path, and a
+short round's cost depends on what the other processes on the machine do. Measured here
+(2 vCPUs shared with other jobs, fresh servers like the gate's):
+
+- A cache-thrashing loop on the server's core made the workflow's round cost 17 % more server
+  CPU, one on the client's core 20 % more (the server's sends wake the client across cores).
+  The load of other jobs changes on a scale of seconds, longer than a benchmark's rounds, so
+  it moves whole processes: two fresh servers measured in one process, their rounds
+  interleaved, agreed within 2.2 % (workflow) and 3.9 % (latency), while processes a few
+  seconds apart differed by 6-8 %. No calibration loop timed on the server's core tracked it
+  (correlation 0.6 at best, none for the workflow), a fixed hash seed did not narrow it, and no
+  garbage collection ran in these rounds.
+- The paced stream of the latency benchmark (one event per 1 ms) costs the server about
+  100-140 us per wake-up (fitted over rounds) against 15 us per event of the burst, and how
+  many of its events need a wake-up of their own varies: asyncio waits in whole milliseconds,
+  so the lateness of each wake-up adds up until an event is already due when the previous one
+  is sent, and under load wake-ups come later still. 13 to 59 voluntary context switches per
+  round of 84 events were seen; a busy server core *lowers* the row (19 % with the loop
+  above). This row spread 7-19 % between the gate's processes here (three unchanged runs).
 """
 
 from __future__ import annotations
@@ -234,9 +249,14 @@ class ServerCpu:
 
 
 def time_server_rounds(
-    benchmark: BenchmarkFixture, one_round: Callable[[], object], rounds: int, cpu: ServerCpu
+    benchmark: BenchmarkFixture,
+    one_round: Callable[[], object],
+    rounds: int,
+    cpu: ServerCpu,
+    *,
+    warmup: int = 1,
 ) -> None:
-    """Time `rounds` calls of `one_round` after one warm-up, reading `cpu` around each.
+    """Time `rounds` calls of `one_round` after `warmup` untimed ones, reading `cpu` around each.
 
     One round is one call (`iterations=1`): a round is a whole HTTP exchange, and repeating
     it inside a round would only hide its spread. The client is pinned for the whole time.
@@ -248,6 +268,6 @@ def time_server_rounds(
             setup=cpu.start,
             teardown=cpu.stop,
             rounds=rounds,
-            warmup_rounds=1,
+            warmup_rounds=warmup,
             iterations=1,
         )

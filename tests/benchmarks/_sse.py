@@ -266,8 +266,10 @@ def timed_rounds(
     make: Callable[[], Coroutine[Any, Any, _T]],
     rounds: int,
     cpu: ServerCpu,
+    *,
+    warmup: int = 1,
 ) -> tuple[list[_T], list[_T]]:
-    """Time `rounds` runs of `make()` on `runner` after one warm-up: (warm-up, measured) results.
+    """Time `rounds` runs of `make()` on `runner` after `warmup` ones: (warm-up, measured) results.
 
     One call a round, the server's CPU time read around each (`time_server_rounds`). The
     results are kept for the caller to analyse after the timing is over.
@@ -277,7 +279,7 @@ def timed_rounds(
     def one_round() -> None:
         results.append(runner.run(make()))
 
-    time_server_rounds(benchmark, one_round, rounds, cpu)
+    time_server_rounds(benchmark, one_round, rounds, cpu, warmup=warmup)
     # Under --benchmark-disable pedantic() calls the function once, without a warm-up.
     return results[:-rounds], results[-rounds:]
 
@@ -291,15 +293,21 @@ def timed_runs(
     *,
     timeout: float,
     cpu: ServerCpu,
+    warmup: int = 1,
 ) -> list[Run]:
-    """Time `rounds` single-stream runs of `request` (after a warm-up) and read them back.
+    """Time `rounds` single-stream runs of `request` (after `warmup` ones) and read them back.
 
     A failed run fails the benchmark, after the timing, naming the first reason: a run that
     lost events would otherwise look fast.
     """
     with asyncio.Runner() as runner:
         _, captures = timed_rounds(
-            benchmark, runner, lambda: post(host, port, request, timeout=timeout), rounds, cpu
+            benchmark,
+            runner,
+            lambda: post(host, port, request, timeout=timeout),
+            rounds,
+            cpu,
+            warmup=warmup,
         )
     runs = [read_run(capture) for capture in captures]
     failed = [run.error for run in runs if run.error]
