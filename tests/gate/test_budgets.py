@@ -4,8 +4,10 @@ import math
 
 import pytest
 
+from agui_perf.gate._codec import to_json
 from agui_perf.gate.decide.budgets import (
     BUDGETS,
+    FIGURE_UNITS,
     MB,
     SERVICE_KEY,
     BudgetCheck,
@@ -13,9 +15,15 @@ from agui_perf.gate.decide.budgets import (
     BudgetStatus,
     breaches,
     check_budgets,
+    figure_budget,
     grouped,
     margin_text,
 )
+from agui_perf.gate.report.charts import latency_from_budgets
+from agui_perf.gate.report.latency import LatencySeries
+from agui_perf.gate.report.markdown import budget_tables
+from agui_perf.suite.concurrency import Concurrency
+from agui_perf.suite.figures import RunFigures
 from tests._support.results import make_memory, make_results
 
 ALL = {
@@ -202,7 +210,199 @@ def test_grouped_puts_the_worst_case_first() -> None:
 def test_a_string_figure_is_not_a_measurement() -> None:
     current = make_results({"a": [1.0]}, extra_info={"a": {"workflow_s": "slow"}})
     (row,) = check_budgets(current, {"workflow_s": 10.0})
-    assert row.status is BudgetStatus.NOT_MEASURED
+    assert (row.subject, row.status, row.actual) == ("a", BudgetStatus.NOT_MEASURED, None)
+    assert row.reason == "workflow_s is 'slow', not a number"
+
+
+def _run(ttfe_s: float, gap_p99_s: float, events: int = 42) -> RunFigures:
+    """One run of a target as the `agui_perf.suite` plugin measures it."""
+    return RunFigures(
+        url="http://127.0.0.1:8000",
+        path="/agent",
+        status=200,
+        error=None,
+        ttfe_s=ttfe_s,
+        ttfc_s=ttfe_s + 0.002,
+        gap_p50_s=0.0004,
+        gap_p95_s=gap_p99_s / 2,
+        gap_p99_s=gap_p99_s,
+        gap_max_s=gap_p99_s * 1.5,
+        duration_s=0.35,
+        events=events,
+        bytes=events * 96,
+        events_per_s=events / 0.35,
+        heartbeats=0,
+        silence_max_s=0.04,
+        heartbeat_s=None,
+        heartbeat_kept=None,
+        verified=True,
+        verifier_error=None,
+        framing_ok=True,
+        framing_problem=None,
+        line_ends=("LF",),
+    )
+
+
+def _held(streams: int, held: int) -> Concurrency:
+    """`agui_run.concurrent(streams)` with `held` of them clean."""
+    return Concurrency(
+        streams=streams,
+        held=held,
+        error_rate=(streams - held) / streams,
+        peak_open=streams,
+        ttfe_p50_s=0.004,
+        errors=("HTTP 503",) if held < streams else (),
+        runs=(),
+    )
+
+
+def _published(*results: RunFigures | Concurrency) -> dict[str, float | int | str]:
+    """What `Runner.publish` puts into `benchmark.extra_info`, as the gate's results keep it
+    (numbers and strings; store/results.py rejects anything else)."""
+    info: dict[str, object] = {}
+    for result in results:
+        info.update(result.extra_info())
+    return {
+        key: value
+        for key, value in info.items()
+        if isinstance(value, int | float | str) and not isinstance(value, bool)
+    }
+
+
+def test_a_budget_on_any_plugin_figure() -> None:
+    held = _held(streams=10, held=9)
+    current = make_results(
+        {"test_chat": [1.0], "test_tools": [1.0], "test_burst": [1.0]},
+        extra_info={
+            "test_chat": _published(_run(ttfe_s=0.012, gap_p99_s=0.003)),
+            "test_tools": _published(_run(ttfe_s=0.081, gap_p99_s=0.030)),
+            "test_burst": _published(_run(ttfe_s=0.020, gap_p99_s=0.010), held),
+        },
+    )
+    budgets = Budgets(
+        {"agui_ttfe_s_max": 0.05, "agui_streams_held_min": 10, "gaps": 0.02},
+        {"gaps": ["test_chat", "test_tools"]},
+        {"gaps": figure_budget("agui_gap_p99_s", "max")},
+    )
+    rows = {(r.budget, r.subject): r for r in check_budgets(current, budgets)}
+    assert {key: row.status for key, row in rows.items()} == {
+        ("agui_streams_held_min", "test_burst"): BudgetStatus.FAIL,
+        ("agui_ttfe_s_max", "test_burst"): BudgetStatus.PASS,
+        ("agui_ttfe_s_max", "test_chat"): BudgetStatus.PASS,
+        ("agui_ttfe_s_max", "test_tools"): BudgetStatus.FAIL,
+        ("gaps", "test_chat"): BudgetStatus.PASS,
+        ("gaps", "test_tools"): BudgetStatus.FAIL,
+    }
+    ttfe = rows[("agui_ttfe_s_max", "test_tools")]
+    assert (ttfe.label, ttfe.figure, ttfe.unit, ttfe.kind) == (
+        "agui_ttfe_s",
+        "agui_ttfe_s",
+        "s",
+        "max",
+    )
+    assert ttfe.actual == 0.081
+    assert ttfe.factor == pytest.approx(1.62)
+    streams = rows[("agui_streams_held_min", "test_burst")]
+    assert (streams.kind, streams.unit, streams.actual, streams.margin) == (
+        "min",
+        "streams",
+        9.0,
+        -1.0,
+    )
+    gaps = rows[("gaps", "test_tools")]
+    assert (gaps.label, gaps.figure, gaps.target, gaps.actual) == (
+        "agui_gap_p99_s",
+        "agui_gap_p99_s",
+        0.02,
+        0.030,
+    )
+    # The same budgets from a plain mapping of targets: `_max` / `_min` names need no table.
+    plain = check_budgets(current, {"agui_ttfe_s_max": 0.05})
+    assert list(plain) == [r for r in rows.values() if r.budget == "agui_ttfe_s_max"]
+
+
+def test_every_figure_the_plugin_publishes_has_its_unit() -> None:
+    held = _held(streams=10, held=10)
+    numbers = _published(_run(ttfe_s=0.01, gap_p99_s=0.002), held)
+    numbers = {k: v for k, v in numbers.items() if not isinstance(v, str)}
+    assert len(numbers) > 15
+    assert sorted(set(numbers) - set(FIGURE_UNITS)) == []
+    assert {k: FIGURE_UNITS[k] for k in ("agui_ttfe_s", "agui_bytes", "agui_events_per_s")} == {
+        "agui_ttfe_s": "s",
+        "agui_bytes": "B",
+        "agui_events_per_s": "events/s",
+    }
+
+
+def test_a_figure_no_benchmark_reports_is_not_measured() -> None:
+    # A misspelt figure (ms for s) is one "not measured" row, not a silent pass.
+    current = make_results({"test_chat": [1.0]}, extra_info={"test_chat": {"agui_ttfe_s": 0.01}})
+    (row,) = check_budgets(current, {"agui_ttfe_ms_max": 50.0})
+    assert (row.subject, row.status, row.reason) == (None, BudgetStatus.NOT_MEASURED, None)
+    assert (row.label, row.figure, row.unit) == ("agui_ttfe_ms", "agui_ttfe_ms", "")
+    (shown,), folded = budget_tables([row])[0].rows, budget_tables([row])[1]
+    assert shown.cells[:3] == ("agui_ttfe_ms (agui_ttfe_ms_max)", "not measured", "≤ 50")
+    assert folded is None
+
+
+def test_a_figure_that_is_not_a_number_says_so() -> None:
+    # Processes that disagreed on the type of a figure leave their values joined as a string.
+    current = make_results(
+        {"test_chat": [1.0], "test_tools": [1.0]},
+        extra_info={
+            "test_chat": {"agui_ttfe_s": "0.01; n/a"},
+            "test_tools": {"agui_ttfe_s": 0.2},
+        },
+    )
+    budgets = Budgets(
+        {"ttfe": 0.05}, {"ttfe": ["test_chat"]}, {"ttfe": figure_budget("agui_ttfe_s", "max")}
+    )
+    (row,) = check_budgets(current, budgets)
+    assert (row.subject, row.status, row.actual, row.factor) == (
+        "test_chat",
+        BudgetStatus.NOT_MEASURED,
+        None,
+        None,
+    )
+    assert row.reason == "agui_ttfe_s is '0.01; n/a', not a number"
+    (cells,) = [r.cells for r in budget_tables([row])[0].rows]
+    assert cells == (
+        "agui_ttfe_s (ttfe)",
+        "test_chat",
+        "≤ 0.05 s",
+        "—",
+        "—",
+        "not measured (agui_ttfe_s is '0.01; n/a', not a number)",
+    )
+    data = to_json(row)
+    assert (data["figure"], data["reason"], data["status"]) == (
+        "agui_ttfe_s",
+        "agui_ttfe_s is '0.01; n/a', not a number",
+        "not measured",
+    )
+    long = make_results({"a": [1.0]}, extra_info={"a": {"agui_ttfe_s": "x" * 200}})
+    (cut,) = check_budgets(long, {"agui_ttfe_s_max": 0.05})
+    assert cut.reason is not None
+    assert cut.reason.endswith("..., not a number")
+    assert len(cut.reason) < 100
+
+
+def test_a_latency_figure_budget_draws_its_tick() -> None:
+    current = make_results({"paced": [1.0]}, extra_info={"paced": {"latency_p99_ms": 40.0}})
+    checks = check_budgets(current, {"latency_p99_ms_max": 500.0})
+    assert latency_from_budgets(checks) == [LatencySeries("paced", {"p99": 40.0})]
+
+
+def test_budgets_validate_their_names() -> None:
+    with pytest.raises(ValueError, match="'latency_p99_ms' is no budget"):
+        Budgets({"latency_p99_ms": 1.0})
+    with pytest.raises(ValueError, match="'workflow_s' is a built-in budget; it names no figure"):
+        Budgets({"workflow_s": 1.0}, figures={"workflow_s": figure_budget("x", "max")})
+    with pytest.raises(ValueError, match="a figure named for 'gaps', which has no target"):
+        Budgets({}, figures={"gaps": figure_budget("agui_gap_p99_s", "max")})
+    with_figure = Budgets({"gaps": 0.02}, figures={"gaps": figure_budget("agui_gap_p99_s", "max")})
+    assert with_figure != Budgets({"gaps": 0.02}, figures={"gaps": figure_budget("x", "max")})
+    assert "figures=" in repr(with_figure)
 
 
 def test_peak_memory_reported_as_extra_info_counts_too() -> None:

@@ -76,6 +76,22 @@ def test_an_unwritable_output_folder(tmp_path: Path) -> None:
     assert snapshot(root) == before
 
 
+def test_a_bad_budget(tmp_path: Path) -> None:
+    root, _ = toy_repo(tmp_path)
+    with (root / "pyproject.toml").open("a") as handle:
+        handle.write('\n[tool.agui_perf.budgets]\nttfe = { figure = "agui_ttfe_s" }\n')
+    before = snapshot(root)
+    done = run_gate(root, "perf", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert error_line(done.stderr) == (
+        "agui-perf gate perf: error: [tool.agui_perf.budgets].ttfe: has neither 'max' nor "
+        "'min'; a figure budget is one limit (write two budgets for a range) — fix "
+        "[tool.agui_perf] in pyproject.toml"
+    )
+    assert snapshot(root) == before
+
+
 def test_a_baseline_for_another_environment(tmp_path: Path) -> None:
     root, _ = toy_repo(tmp_path, baseline=False)
     other = stored_results({"test_sum": 1e-3}, system="Darwin")

@@ -14,6 +14,14 @@ budget configured with `benchmarks = [...]` applies to exactly the benchmarks (o
 scenarios) it names instead, of any kind; a named one that does not report the figure is
 "not measured", so a misspelt name shows.
 
+Any other figure a benchmark publishes in `extra_info` can be budgeted by name, without a
+change here (`figure_budget`): `agui_ttfe_s_max = 0.05` holds `extra_info["agui_ttfe_s"]` to at
+most 0.05 and `agui_streams_held_min = 10` to at least 10, on every benchmark that reports the
+figure. Its unit is the one `FIGURE_UNITS` gives (the figures of this repo's benchmarks and of
+the `agui_perf.suite` plugin); a figure this module does not know has no unit and is labelled by
+its key. A figure that a benchmark reports but not as a number (a string) is a "not measured"
+row on that benchmark saying so (`BudgetCheck.reason`), never a silent pass.
+
 Limits are inclusive: a maximum passes at exactly the target, a minimum at exactly the target.
 How far a check is from its limit is a factor (`BudgetCheck.factor`: "× 1,600 under budget",
 "× 1.3 over budget"), which reads the same for 0.1 ms against 300 ms as for 10^6 events/s
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUDGETS",
+    "FIGURE_UNITS",
     "MB",
     "SERVICE_KEY",
     "BudgetCheck",
@@ -45,6 +54,9 @@ __all__ = [
     "check_budgets",
     "factor",
     "factor_text",
+    "figure_budget",
+    "figure_by_name",
+    "figure_for",
     "grouped",
     "is_service",
     "margin_text",
@@ -85,11 +97,68 @@ BUDGETS: Mapping[str, Figure] = {
     "error_rate_max": Figure("error_rate", "max", "", "error rate"),
 }
 
+#: The unit of each figure known by name, for a budget on it (`figure_budget`): this repo's
+#: benchmark figures and those of the `agui_perf.suite` plugin (`RunFigures.extra_info`,
+#: `Concurrency.extra_info`). A figure not listed has no unit: a guess from its name could
+#: print "s" beside a count.
+FIGURE_UNITS: Mapping[str, str] = {
+    **{f"latency_{stat}_ms": "ms" for stat in ("mean", "median", "p95", "p99", "min", "max")},
+    "latency_stddev_ms": "ms",
+    "workflow_s": "s",
+    "peak_memory_mb": "MB",
+    "events_per_s": "events/s",
+    "concurrent_streams": "streams",
+    "error_rate": "",
+    **{
+        f"agui_{name}_s": "s"
+        for name in (
+            "ttfe",
+            "ttfc",
+            "gap_p50",
+            "gap_p95",
+            "gap_p99",
+            "gap_max",
+            "duration",
+            "silence_max",
+            "heartbeat",
+            "concurrent_ttfe_p50",
+        )
+    },
+    "agui_status": "",
+    "agui_events": "events",
+    "agui_bytes": "B",
+    "agui_events_per_s": "events/s",
+    "agui_heartbeats": "heartbeats",
+    "agui_streams": "streams",
+    "agui_streams_held": "streams",
+    "agui_error_rate": "",
+    "agui_peak_open": "streams",
+}
+_KIND_SUFFIXES: Mapping[str, Literal["max", "min"]] = {"_max": "max", "_min": "min"}
+
+
+def figure_budget(extra_info_key: str, kind: Literal["max", "min"]) -> Figure:
+    """A budget on any `extra_info` figure, labelled by its key, in its unit if known."""
+    return Figure(extra_info_key, kind, FIGURE_UNITS.get(extra_info_key, ""), extra_info_key)
+
+
+def figure_by_name(budget: str) -> Figure | None:
+    """The figure a budget's name alone gives: a built-in budget's, or for `<extra_info
+    key>_max` / `<extra_info key>_min` that key's; None for any other name."""
+    if budget in BUDGETS:
+        return BUDGETS[budget]
+    for suffix, kind in _KIND_SUFFIXES.items():
+        key = budget.removesuffix(suffix)
+        if key != budget and key:
+            return figure_budget(key, kind)
+    return None
+
 
 class Budgets(Mapping[str, float]):
-    """`[tool.agui_perf.budgets]`, validated: the target of each budget, and for a budget
+    """`[tool.agui_perf.budgets]`, validated: the target of each budget, for a budget
     configured with `benchmarks = [...]` the names it is held against instead of its default
-    subjects.
+    subjects, and for a budget written as a table with `figure = "..."` the figure it limits
+    (`figures`; every other budget's figure follows from its name, `figure_for`).
 
     It is a mapping of the targets, so that whatever needs only the numbers (the load test,
     the settings in verdict.json) reads it as the plain dict of targets it always was.
@@ -99,14 +168,26 @@ class Budgets(Mapping[str, float]):
         self,
         targets: Mapping[str, float] | None = None,
         benchmarks: Mapping[str, Iterable[str]] | None = None,
+        figures: Mapping[str, Figure] | None = None,
     ) -> None:
         self._targets = dict(sorted((targets or {}).items()))
         self.benchmarks: Mapping[str, tuple[str, ...]] = {
             name: tuple(names) for name, names in sorted((benchmarks or {}).items())
         }
-        unknown = sorted(set(self.benchmarks) - set(self._targets))
-        if unknown:
-            raise ValueError(f"benchmarks named for {unknown[0]!r}, which has no target")
+        self.figures: Mapping[str, Figure] = dict(sorted((figures or {}).items()))
+        for what, names in (("benchmarks", self.benchmarks), ("a figure", self.figures)):
+            unknown = sorted(set(names) - set(self._targets))
+            if unknown:
+                raise ValueError(f"{what} named for {unknown[0]!r}, which has no target")
+        for name in self._targets:
+            if name in BUDGETS and name in self.figures:
+                raise ValueError(f"{name!r} is a built-in budget; it names no figure")
+            if name not in self.figures and figure_by_name(name) is None:
+                raise ValueError(f"{name!r} is no budget: not built in, not <figure>_max/_min")
+
+    def figure(self, budget: str) -> Figure:
+        """What `budget` limits (`figure_for`)."""
+        return figure_for(budget, self)
 
     def __getitem__(self, key: str) -> float:
         return self._targets[key]
@@ -121,14 +202,33 @@ class Budgets(Mapping[str, float]):
         if not isinstance(other, Mapping):
             return NotImplemented
         named = other.benchmarks if isinstance(other, Budgets) else {}
-        return self._targets == dict(other.items()) and self.benchmarks == named
+        figures = other.figures if isinstance(other, Budgets) else {}
+        return (
+            self._targets == dict(other.items())
+            and self.benchmarks == named
+            and self.figures == figures
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable-looking mapping, like dict
 
     def __repr__(self) -> str:
-        if not self.benchmarks:
-            return f"Budgets({self._targets!r})"
-        return f"Budgets({self._targets!r}, benchmarks={dict(self.benchmarks)!r})"
+        extra = "".join(
+            f", {what}={dict(given)!r}"
+            for what, given in (("benchmarks", self.benchmarks), ("figures", self.figures))
+            if given
+        )
+        return f"Budgets({self._targets!r}{extra})"
+
+
+def figure_for(budget: str, budgets: Mapping[str, float]) -> Figure:
+    """What `budget` limits: a built-in budget's figure, the figure its table names, or for
+    `<key>_max` / `<key>_min` that `extra_info` key. KeyError for any other name (the settings
+    reject it first)."""
+    named = budgets.figures.get(budget) if isinstance(budgets, Budgets) else None
+    figure = named or figure_by_name(budget)
+    if figure is None:
+        raise KeyError(budget)
+    return figure
 
 
 def factor(target: float, actual: float) -> float:
@@ -194,6 +294,9 @@ class BudgetCheck:
     actual: float | None
     margin: float | None  # headroom in `unit`: positive = within budget, negative = breach
     status: BudgetStatus
+    figure: str = ""  # the `extra_info` key limited ("" only where a caller built a bare row)
+    #: Why a check on a subject is not measured, when it is not simply absent.
+    reason: str | None = None
 
     @property
     def margin_fraction(self) -> float | None:
@@ -225,9 +328,16 @@ class BudgetCheck:
 
 
 def _row(
-    budget: str, figure: Figure, target: float, subject: str | None, actual: float | None
+    budget: str,
+    figure: Figure,
+    target: float,
+    subject: str | None,
+    actual: float | str | None,
 ) -> BudgetCheck:
-    """One check of `budget` on `subject`; `actual` None means the figure was not measured."""
+    """One check of `budget` on `subject`; `actual` None means the figure was not measured,
+    a string is the message why a value found is not a measurement."""
+    reason = actual if isinstance(actual, str) else None
+    actual = None if isinstance(actual, str) else actual
     margin = None
     status = BudgetStatus.NOT_MEASURED
     if actual is not None:
@@ -243,17 +353,32 @@ def _row(
         actual=actual,
         margin=margin,
         status=status,
+        figure=figure.extra_info_key,
+        reason=reason,
     )
 
 
-def _figures(current: Results, figure: Figure) -> dict[str, tuple[float | None, bool]]:
-    """(value or None, is a service benchmark) per benchmark and memory scenario."""
-    found: dict[str, tuple[float | None, bool]] = {}
+def _value(extra_info: Mapping[str, object], key: str) -> float | str | None:
+    """The figure as a number; None if absent; the reason if present but not a finite number
+    (a string, or where processes disagreed, their values joined: not a measurement)."""
+    if key not in extra_info:
+        return None
+    value = extra_info[key]
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    shown = repr(value)
+    if len(shown) > 60:  # a row of the matrix, not a dump of whatever was stored
+        shown = shown[:57] + "..."
+    return f"{key} is {shown}, not a number"
+
+
+def _figures(current: Results, figure: Figure) -> dict[str, tuple[float | str | None, bool]]:
+    """(the figure: a number, None when absent or why it is not a number; is a service
+    benchmark) per benchmark and memory scenario."""
+    found: dict[str, tuple[float | str | None, bool]] = {}
     for name, bench in sorted(current.benchmarks.items()):
-        value = bench.extra_info.get(figure.extra_info_key)
-        # A string would be a mislabelled figure; it is not a measurement of this budget.
-        number = float(value) if isinstance(value, int | float) else None
-        found[name] = (number, is_service(bench))
+        value = _value(bench.extra_info, figure.extra_info_key)
+        found[name] = (value, is_service(bench))
     if figure.from_memory_peak:
         for name, mem in sorted(current.memory.items()):
             found[name] = (mem.peak_bytes / MB, True)
@@ -264,13 +389,13 @@ def check_budgets(current: Results, budgets: Mapping[str, float]) -> tuple[Budge
     """The compliance matrix, ordered by budget then subject.
 
     `budgets` are the validated settings (`Settings.budgets`, a `Budgets`; a plain mapping of
-    targets holds every budget to its default subjects); keys unknown to `BUDGETS` were
-    rejected when the settings were read.
+    targets holds every budget to its default subjects, and names figure budgets only as
+    `<key>_max` / `<key>_min`); other names were rejected when the settings were read.
     """
     named = budgets.benchmarks if isinstance(budgets, Budgets) else {}
     rows: list[BudgetCheck] = []
     for budget, target in sorted(budgets.items()):
-        figure = BUDGETS[budget]
+        figure = figure_for(budget, budgets)
         figures = _figures(current, figure)
         found: list[BudgetCheck] = []
         if budget in named:

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agui_perf.gate.decide.budgets import BUDGETS
 from agui_perf.gate.decide.compare import State
 from agui_perf.gate.report import latency
 from agui_perf.gate.report.latency import LATENCY_FIGURES, LatencySeries
@@ -247,10 +246,9 @@ def latency_from_budgets(budgets: Iterable[BudgetCheck]) -> list[LatencySeries]:
     keyed = {key: label for label, key in LATENCY_FIGURES}
     found: dict[str, dict[str, float]] = {}
     for check in budgets:
-        figure = BUDGETS.get(check.budget)
-        if figure is None or check.subject is None or check.actual is None:
+        if check.subject is None or check.actual is None:
             continue
-        label = keyed.get(figure.extra_info_key)
+        label = keyed.get(check.figure)
         if label is not None:
             found.setdefault(check.subject, {})[label] = check.actual
     return [LatencySeries(name, values) for name, values in sorted(found.items())]

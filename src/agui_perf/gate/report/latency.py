@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agui_perf.gate.decide.budgets import BUDGETS, factor_text
+from agui_perf.gate.decide.budgets import factor_text
 from agui_perf.gate.report.svg import config, point, pygal_module, render
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ def _limits(
     keyed = {key: label for label, key in LATENCY_FIGURES}
     by_subject: dict[str, dict[str, float]] = {}
     for check in budgets:
-        figure = BUDGETS.get(check.budget)
-        label = keyed.get(figure.extra_info_key) if figure else None
+        # By the figure the check limits, so a budget on `latency_p99_ms_max` draws its tick too.
+        label = keyed.get(check.figure)
         if label is not None and check.kind == "max" and check.subject is not None:
             by_subject.setdefault(check.subject, {})[label] = check.target
     return [{**by_subject.get(s.name, {}), **s.limits} for s in series]

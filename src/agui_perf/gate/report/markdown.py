@@ -473,6 +473,8 @@ def budget_table(checks: Iterable[tuple[BudgetCheck, int]]) -> Table:
     rows = []
     for check, of in checks:
         label, tone = check.status.value, _BUDGET_TONE[check.status]
+        if check.reason is not None:
+            label += f" ({check.reason})"
         target = ("≤ " if check.kind == "max" else "≥ ") + _format_value(check.target, check.unit)
         actual = DASH if check.actual is None else _format_value(check.actual, check.unit)
         subject = check.subject or "not measured"

@@ -19,10 +19,10 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from agui_perf.gate._codec import to_json
-from agui_perf.gate.decide.budgets import BUDGETS, Budgets
+from agui_perf.gate.decide.budgets import BUDGETS, Budgets, Figure, figure_budget, figure_by_name
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.store.layout import Layout, layout_from_table
 
@@ -94,57 +94,119 @@ def _table(obj: object, where: str) -> Mapping[str, object]:
     return obj
 
 
+_BUDGETS_WHERE = "[tool.agui_perf.budgets]"
 _BUDGET_TABLE_KEYS = ("benchmarks", "target")
+_FIGURE_TABLE_KEYS = ("benchmarks", "figure", "max", "min")
+_FIGURE_HOW = (
+    'a figure budget is `<extra_info key>_max = N` (or `_min`), or a table { figure = "<extra_info '
+    'key>", max = N } with `min` instead of `max` for a minimum'
+)
 
 
-def _budget(raw: Mapping[str, object], name: str, where: str) -> tuple[float, list[str] | None]:
-    """One budget: a number (its target), or `{target = N, benchmarks = ["name", ...]}`."""
-    value: object = raw[name]
-    names: list[str] | None = None
-    if isinstance(value, dict):
-        where = f"{where}.{name}"
-        unknown = sorted(set(value) - set(_BUDGET_TABLE_KEYS))
-        if unknown or "target" not in value:
-            problem = f"has unknown key {unknown[0]!r}" if unknown else "has no 'target'"
-            raise GateError(
-                f"{where} {problem}; a budget is a number or a table with 'target' and "
-                f"optionally 'benchmarks' (a list of benchmark names) — {SETTINGS_HINT}"
-            )
-        if "benchmarks" in value:
-            listed = value["benchmarks"]
-            if (
-                not isinstance(listed, list)
-                or not listed
-                or not all(isinstance(n, str) and n.strip() for n in listed)
-            ):
-                raise GateError(
-                    f"{where}.benchmarks is {listed!r}; expected a non-empty list of benchmark "
-                    f"names (as the report prints them) — {SETTINGS_HINT}"
-                )
-            names = list(listed)
-        target = _number(value, "target", where)
-        shown = f"{where}.target"
-    else:
-        target = _number(raw, name, where)
-        shown = f"{where}.{name}"
-    if target < 0:
-        raise GateError(f"{shown} is {target!r}; a budget cannot be negative — {SETTINGS_HINT}")
-    return target, names
+def _budget_error(name: str, problem: str) -> GateError:
+    return GateError(f"{_BUDGETS_WHERE}.{name}: {problem} — {SETTINGS_HINT}")
 
 
-def _budgets(raw: Mapping[str, object], prefix: str) -> Budgets:
+def _target(value: object, name: str, key: str | None = None) -> float:
+    """A budget's limit: a finite number, not negative (a factor to it must mean something)."""
+    shown = repr(value) if key is None else f"{key} = {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _budget_error(name, f"{shown} is not a number")
+    if value < 0:
+        raise _budget_error(name, f"{shown} is negative; a budget cannot be negative")
+    return float(value)
+
+
+def _benchmark_names(value: object, name: str) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(n, str) and n.strip() for n in value)
+    ):
+        raise _budget_error(
+            name,
+            f"benchmarks = {value!r}; expected a non-empty list of benchmark names (as the "
+            "report prints them)",
+        )
+    return list(value)
+
+
+def _unknown_key(table: Mapping[str, object], known: tuple[str, ...]) -> str | None:
+    unknown = sorted(set(table) - set(known))
+    return unknown[0] if unknown else None
+
+
+def _figure_table(name: str, table: Mapping[str, object]) -> tuple[float, Figure]:
+    """`{ figure = "<extra_info key>", max = N }` (or `min = N`): a budget on any figure."""
+    if name in BUDGETS:
+        raise _budget_error(
+            name,
+            f"is a built-in budget (on {BUDGETS[name].extra_info_key}) and names no figure; "
+            "give this figure budget a name of its own",
+        )
+    unknown = _unknown_key(table, _FIGURE_TABLE_KEYS)
+    if unknown is not None:
+        raise _budget_error(
+            name,
+            f"unknown key {unknown!r}; a table with 'figure' takes 'max' or 'min' and "
+            "optionally 'benchmarks'",
+        )
+    key = table["figure"]
+    if not isinstance(key, str) or not key.strip():
+        raise _budget_error(
+            name, f'figure = {key!r}; expected the extra_info key of a figure, e.g. "agui_ttfe_s"'
+        )
+    limits = [kind for kind in ("max", "min") if kind in table]
+    if len(limits) != 1:
+        problem = "has both 'max' and 'min'" if limits else "has neither 'max' nor 'min'"
+        raise _budget_error(
+            name, f"{problem}; a figure budget is one limit (write two budgets for a range)"
+        )
+    kind: Literal["max", "min"] = "max" if limits == ["max"] else "min"
+    return _target(table[kind], name, kind), figure_budget(key, kind)
+
+
+def _budget(name: str, value: object) -> tuple[float, list[str] | None, Figure | None]:
+    """One budget: its target, the benchmarks it names (or None: its default subjects) and,
+    for a table with `figure`, the figure it limits (None: its name says which)."""
+    table = value if isinstance(value, dict) else None
+    names = None
+    if table is not None and "benchmarks" in table:
+        names = _benchmark_names(table["benchmarks"], name)
+    if table is not None and "figure" in table:
+        target, figure = _figure_table(name, table)
+        return target, names, figure
+    if name in {"_max", "_min"}:
+        raise _budget_error(name, f"names no figure; {_FIGURE_HOW}")
+    if figure_by_name(name) is None:
+        problem = "has no 'figure'" if table is not None else "unknown budget"
+        raise _budget_error(
+            name, f"{problem}; {_FIGURE_HOW}; built-in budgets: {', '.join(sorted(BUDGETS))}"
+        )
+    if table is None:
+        return _target(value, name), None, None
+    unknown = _unknown_key(table, _BUDGET_TABLE_KEYS)
+    if unknown is not None or "target" not in table:
+        problem = f"unknown key {unknown!r}" if unknown is not None else "has no 'target'"
+        raise _budget_error(
+            name,
+            f"{problem}; a budget named so is a number or a table with 'target' and optionally "
+            "'benchmarks' (a list of benchmark names)",
+        )
+    return _target(table["target"], name, "target"), names, None
+
+
+def _budgets(raw: Mapping[str, object]) -> Budgets:
     targets: dict[str, float] = {}
     benchmarks: dict[str, list[str]] = {}
+    figures: dict[str, Figure] = {}
     for name in sorted(raw):
-        if name not in BUDGETS:
-            raise GateError(
-                f"{prefix}.budgets has unknown budget {name!r}; known budgets: "
-                f"{', '.join(sorted(BUDGETS))} — {SETTINGS_HINT}"
-            )
-        targets[name], names = _budget(raw, name, f"{prefix}.budgets")
+        targets[name], names, figure = _budget(name, raw[name])
         if names is not None:
             benchmarks[name] = names
-    return Budgets(targets, benchmarks)
+        if figure is not None:
+            figures[name] = figure
+    return Budgets(targets, benchmarks, figures)
 
 
 def settings_from_table(
@@ -184,7 +246,7 @@ def settings_from_table(
         overrides[name] = _fraction(
             raw_overrides, name, f"{prefix}.min_effect_overrides", low=0.0, high=10.0
         )
-    budgets = _budgets(_table(table.get("budgets", {}), f"{prefix}.budgets"), prefix)
+    budgets = _budgets(_table(table.get("budgets", {}), f"{prefix}.budgets"))
     layout = layout_from_table(_table(table.get("layout", {}), "[tool.agui_perf.layout]"))
     return Settings(
         alpha=alpha,
@@ -213,15 +275,18 @@ def load_settings(pyproject: str | os.PathLike[str] = "pyproject.toml") -> Setti
     return settings_from_table(_table(tool.get("agui_perf", {}), "[tool.agui_perf]"))
 
 
-def _named(settings: Settings) -> Mapping[str, tuple[str, ...]]:
-    budgets = settings.budgets
-    return budgets.benchmarks if isinstance(budgets, Budgets) else {}
-
-
 def settings_to_json(settings: Settings) -> dict[str, object]:
+    budgets = settings.budgets
+    named = budgets.benchmarks if isinstance(budgets, Budgets) else {}
+    figures = budgets.figures if isinstance(budgets, Budgets) else {}
     return to_json(
         settings,
         skip={"layout"},
         # Only the budgets configured with `benchmarks = [...]`: {budget: [name, ...]}.
-        budget_benchmarks={name: list(names) for name, names in _named(settings).items()},
+        budget_benchmarks={name: list(names) for name, names in named.items()},
+        # Only the budgets configured with `figure = "..."`: {budget: {figure, kind}}.
+        budget_figures={
+            name: {"figure": figure.extra_info_key, "kind": figure.kind}
+            for name, figure in figures.items()
+        },
     )
