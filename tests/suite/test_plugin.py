@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import agui_perf
+from agui_perf.gate.store.results import load_pytest_benchmark
 from agui_perf.suite.target import parse_target, started
 
 pytest_plugins = ["pytester"]
@@ -312,10 +313,14 @@ def test_figures_land_in_the_benchmark_json(suite: pytest.Pytester) -> None:
     (bench,) = json.loads((suite.path / "bench.json").read_text())["benchmarks"]
     info = bench["extra_info"]
     assert info["agui_events"] > 0
-    assert info["agui_verified"] is True
-    assert info["agui_framing_ok"] is True
+    assert info["agui_verified"] == 1
+    assert info["agui_framing_ok"] == 1
     assert info["agui_ttfe_s"] <= info["agui_duration_s"]
     assert info["agui_streams_held"] == 2
+    # The gate reads the same file: every published figure is a value it keeps.
+    (kept,) = load_pytest_benchmark(suite.path / "bench.json").benchmarks.values()
+    assert kept.extra_info["agui_events"] == info["agui_events"]
+    assert kept.extra_info["agui_verified"] == 1
 
 
 def test_unused_it_starts_nothing_and_can_be_switched_off(suite: pytest.Pytester) -> None:
@@ -359,3 +364,4 @@ def test_a_tree_without_the_suite_still_runs_pytest(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agui_perf_plugin" in proc.stdout  # the entry point loaded …
     assert "agui_perf.suite.plugin" not in proc.stdout  # … and asked for nothing
+
