@@ -365,3 +365,54 @@ def test_a_tree_without_the_suite_still_runs_pytest(
     assert "agui_perf_plugin" in proc.stdout  # the entry point loaded …
     assert "agui_perf.suite.plugin" not in proc.stdout  # … and asked for nothing
 
+
+def test_the_closing_table_puts_every_target_side_by_side(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_table="""
+        import pytest
+
+        BOTH = [
+            pytest.param("lf", marks=pytest.mark.agui_target("suite_apps:lf_app", path="/")),
+            pytest.param("crlf", marks=pytest.mark.agui_target("suite_apps:crlf_app", path="/")),
+        ]
+
+        @pytest.mark.parametrize("app", BOTH)
+        def test_both(agui_run, app):
+            for _ in range(3):
+                agui_run()
+
+        def test_ours(agui_run):
+            agui_run()
+            agui_run.concurrent(2)
+        """
+    )
+    result = _run(suite)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*= agui-perf service suite: median per test and target, times in ms =*",
+            "test *target *runs *events *bytes *ttfe ms *ttfc ms *gap p50 *gap p95 *gap p99 "
+            "*gap max *duration ms *events/s *verified *framing",
+            "test_both  *suite_apps:lf_app / * 3 * 5 *yes *ok",
+            "test_both  *suite_apps:crlf_app / * 3 * 5 *yes *NO 0/3 (CRLF)",
+            "test_ours  *agui_perf.stream.app:create_app /agent * 1 *yes *ok",
+            "test_ours (2 at once)  *agui_perf.stream.app:create_app /agent * 2 *yes *ok",
+        ],
+        consecutive=True,
+    )
+
+
+def test_the_closing_table_only_when_runs_were_measured_and_not_when_off(
+    suite: pytest.Pytester,
+) -> None:
+    suite.makepyfile(
+        test_one="def test_one(agui_run):\n    assert agui_run().ok\n",
+        test_plain="def test_plain():\n    pass\n",
+    )
+    for args in (["test_plain.py"], ["--agui-summary=off"], ["-o", "agui_summary=off"]):
+        result = _run(suite, *args)
+        assert result.ret == 0, args
+        assert "agui-perf service suite" not in result.stdout.str(), args
+    result = _run(suite, "-o", "agui_summary=maybe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "agui_summary (ini): 'maybe' is neither on nor off" in result.stderr.str()
