@@ -416,3 +416,66 @@ def test_the_closing_table_only_when_runs_were_measured_and_not_when_off(
     result = _run(suite, "-o", "agui_summary=maybe")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "agui_summary (ini): 'maybe' is neither on nor off" in result.stderr.str()
+
+
+_SIDE_APP = """
+import json
+
+CHUNKS = {chunks}
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    events = [{{"type": "RUN_STARTED", "threadId": "t", "runId": "r"}}]
+    events.append({{"type": "TEXT_MESSAGE_START", "messageId": "m", "role": "assistant"}})
+    events += [{{"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": "x"}}] * CHUNKS
+    events.append({{"type": "TEXT_MESSAGE_END", "messageId": "m"}})
+    events.append({{"type": "RUN_FINISHED", "threadId": "t", "runId": "r"}})
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\\n\\n" for e in events)
+    headers = [(b"content-type", b"text/event-stream")]
+    await send({{"type": "http.response.start", "status": 200, "headers": headers}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+def test_the_target_imports_the_app_from_its_own_sides_source_folder(tmp_path: Path) -> None:
+    """As the gate runs a side: cwd its root, its source folder first on PYTHONPATH.
+
+    Two trees hold an `app` module each (the current code and the accepted commit's); each
+    side's started target must serve its own, whatever else is on the path.
+    """
+    test = (
+        "def test_side(agui_run):\n"
+        "    run = agui_run()\n"
+        "    assert run.ok, run.problems()\n"
+        "    open('events.txt', 'w').write(str(run.events))\n"
+    )
+    ini = '[tool.pytest.ini_options]\nagui_target = "app:app"\nagui_path = "/"\n'
+    seen: dict[str, int] = {}
+    for side, chunks in (("current", 3), ("accepted", 7)):
+        root = tmp_path / side
+        (root / "src").mkdir(parents=True)
+        (root / "benchmarks").mkdir()
+        (root / "src" / "app.py").write_text(_SIDE_APP.format(chunks=chunks))
+        (root / "benchmarks" / "test_side.py").write_text(test)
+        (root / "pyproject.toml").write_text(ini)
+        # The other side's folder after this one's, as a stray entry on PYTHONPATH would be.
+        other = tmp_path / ("accepted" if side == "current" else "current") / "src"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(other)])}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "benchmarks", f"--rootdir={root}", "-q"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        seen[side] = int((root / "events.txt").read_text())
+    # RUN_STARTED, message start and end, RUN_FINISHED and each side's own chunks.
+    assert seen == {"current": 7, "accepted": 11}
