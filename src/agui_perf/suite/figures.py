@@ -120,8 +120,14 @@ class RunFigures:
         return found
 
     def extra_info(self) -> dict[str, int | float | str]:
-        """The figures with `EXTRA_INFO_PREFIX`, for `benchmark.extra_info` (see `scalars`)."""
-        return scalars(asdict(self))
+        """The figures with `EXTRA_INFO_PREFIX`, for `benchmark.extra_info` (see `scalars`).
+
+        The URL is left out: a started target's port changes from process to process, and the
+        gate would keep every process's port in the baseline as one joined string.
+        """
+        values = asdict(self)
+        del values["url"]
+        return scalars(values)
 
     def summary(self) -> str:
         """One line for a person (pytest -s, a failure message)."""
