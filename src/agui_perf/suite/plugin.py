@@ -163,7 +163,9 @@ class _Discard(Tally):
         del label, target, path, body, run
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     """Every target's figures side by side, if this session's tests measured any."""
     tally = config.stash.get(_TALLY, None)
     if not tally:
