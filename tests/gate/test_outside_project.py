@@ -13,6 +13,7 @@ certain at any scale and load, so the test checks the gate's chain, not its stat
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from pathlib import Path
@@ -95,14 +96,56 @@ def _explain(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
 
 
+def _imports(path: Path) -> dict[str, bool]:
+    """Every module `path` imports, and whether only under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for stmt in block.body
+        for node in ast.walk(stmt)
+    }
+    found: dict[str, bool] = {}
+    for node in ast.walk(tree):
+        names = (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+        for name in names:
+            found[name] = found.get(name, True) and id(node) in typing_only
+    return found
+
+
 def test_the_example_is_a_project_of_its_own() -> None:
-    # It must not lean on this repository: no import of agui_perf in what the gate measures,
-    # and a layout table naming its own folders.
-    for path in [*EXAMPLE.glob("src/**/*.py"), *EXAMPLE.glob("benchmarks/**/*.py")]:
+    # It must not lean on this repository: its code never names agui_perf, and a layout
+    # table names its own folders.
+    for path in EXAMPLE.glob("src/**/*.py"):
         assert "agui_perf" not in path.read_text(encoding="utf-8"), path
     pyproject = (EXAMPLE / "pyproject.toml").read_text(encoding="utf-8")
     assert '[tool.agui_perf.layout]\nbenchmarks = "benchmarks"' in pyproject
+    assert 'agui_target = "app:app"' in pyproject
     assert list((EXAMPLE / "baselines").glob("*.json")), "the example commits a baseline"
+
+
+def test_the_examples_benchmarks_use_only_the_service_suite() -> None:
+    # No server code of their own (no conftest, no process, socket or HTTP client): the
+    # plugin's fixtures serve and read the app; agui_perf is named for its types alone.
+    assert not list(EXAMPLE.glob("benchmarks/**/conftest.py"))
+    files = list(EXAMPLE.glob("benchmarks/**/*.py"))
+    assert files
+    for path in files:
+        imports = _imports(path)
+        assert set(imports) <= {"__future__", "os", "typing", "pytest"} | {
+            name for name in imports if name.startswith(("agui_perf.suite", "pytest_benchmark"))
+        }, (path, sorted(imports))
+        runtime = [name for name, typing_only in imports.items() if not typing_only]
+        assert not [name for name in runtime if name.startswith("agui_perf")], (path, runtime)
+        source = path.read_text(encoding="utf-8")
+        assert "agui_run" in source, path
 
 
 def test_unchanged_code_passes(project: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -15,7 +16,7 @@ from agui_perf.stream.events import (
     text_message_start,
 )
 from agui_perf.suite.client import Exchange, Request
-from agui_perf.suite.figures import RunFigures, figures, gap_percentiles
+from agui_perf.suite.figures import RunFigures, figures, gap_percentiles, scalars
 
 MS = 1_000_000
 REQUEST = Request("127.0.0.1", 9, "/agent", b"{}")
@@ -120,14 +121,36 @@ def test_http_errors_and_wrong_content_types_are_run_errors() -> None:
     assert "not text/event-stream" in error
 
 
-def test_extra_info_is_flat_json_with_a_prefix() -> None:
+def test_extra_info_is_numbers_and_strings_with_a_prefix() -> None:
     run = figures(_exchange([(2, b"".join(map(encode, RUN)))]))
     info = run.extra_info()
     assert all(key.startswith("agui_") for key in info)
     assert info["agui_events"] == 6
-    assert info["agui_verified"] is True
+    # What the gate keeps of a benchmark's extra_info: no booleans, None or lists.
+    assert info["agui_verified"] == 1
+    assert info["agui_framing_ok"] == 1
+    assert info["agui_line_ends"] == "LF"
+    assert all(type(value) in (int, float, str) for value in info.values()), info
     assert json.loads(json.dumps(info)) == info
-    assert set(info) == {f"agui_{name}" for name in RunFigures.__dataclass_fields__}
+    # Figures that were not measured are left out, not published as null.
+    unmeasured = {name for name, value in asdict(run).items() if value is None}
+    assert "error" in unmeasured
+    assert "heartbeat_s" in unmeasured
+    # The URL is not a figure (a started target's port differs in every process).
+    assert set(info) == {
+        f"agui_{name}"
+        for name in RunFigures.__dataclass_fields__
+        if name not in unmeasured and name != "url"
+    }
+
+
+def test_scalars_turn_verdicts_into_numbers() -> None:
+    assert scalars({"a": True, "b": False, "c": None, "d": ("CRLF", "LF"), "e": 1.5}) == {
+        "agui_a": 1,
+        "agui_b": 0,
+        "agui_d": "CRLF,LF",
+        "agui_e": 1.5,
+    }
 
 
 def test_gap_percentiles_interpolate() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import agui_perf
+from agui_perf.gate.store.results import load_pytest_benchmark
 from agui_perf.suite.target import parse_target, started
 
 pytest_plugins = ["pytester"]
@@ -312,10 +313,14 @@ def test_figures_land_in_the_benchmark_json(suite: pytest.Pytester) -> None:
     (bench,) = json.loads((suite.path / "bench.json").read_text())["benchmarks"]
     info = bench["extra_info"]
     assert info["agui_events"] > 0
-    assert info["agui_verified"] is True
-    assert info["agui_framing_ok"] is True
+    assert info["agui_verified"] == 1
+    assert info["agui_framing_ok"] == 1
     assert info["agui_ttfe_s"] <= info["agui_duration_s"]
     assert info["agui_streams_held"] == 2
+    # The gate reads the same file: every published figure is a value it keeps.
+    (kept,) = load_pytest_benchmark(suite.path / "bench.json").benchmarks.values()
+    assert kept.extra_info["agui_events"] == info["agui_events"]
+    assert kept.extra_info["agui_verified"] == 1
 
 
 def test_unused_it_starts_nothing_and_can_be_switched_off(suite: pytest.Pytester) -> None:
@@ -359,3 +364,118 @@ def test_a_tree_without_the_suite_still_runs_pytest(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agui_perf_plugin" in proc.stdout  # the entry point loaded …
     assert "agui_perf.suite.plugin" not in proc.stdout  # … and asked for nothing
+
+
+def test_the_closing_table_puts_every_target_side_by_side(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_table="""
+        import pytest
+
+        BOTH = [
+            pytest.param("lf", marks=pytest.mark.agui_target("suite_apps:lf_app", path="/")),
+            pytest.param("crlf", marks=pytest.mark.agui_target("suite_apps:crlf_app", path="/")),
+        ]
+
+        @pytest.mark.parametrize("app", BOTH)
+        def test_both(agui_run, app):
+            for _ in range(3):
+                agui_run()
+
+        def test_ours(agui_run):
+            agui_run()
+            agui_run.concurrent(2)
+        """
+    )
+    result = _run(suite)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*= agui-perf service suite: median per test and target, times in ms =*",
+            "test *target *runs *events *bytes *ttfe ms *ttfc ms *gap p50 *gap p95 *gap p99 "
+            "*gap max *duration ms *events/s *verified *framing",
+            "test_both  *suite_apps:lf_app / * 3 * 5 *yes *ok",
+            "test_both  *suite_apps:crlf_app / * 3 * 5 *yes *NO 0/3 (CRLF)",
+            "test_ours  *agui_perf.stream.app:create_app /agent * 1 *yes *ok",
+            "test_ours (2 at once)  *agui_perf.stream.app:create_app /agent * 2 *yes *ok",
+        ],
+        consecutive=True,
+    )
+
+
+def test_the_closing_table_only_when_runs_were_measured_and_not_when_off(
+    suite: pytest.Pytester,
+) -> None:
+    suite.makepyfile(
+        test_one="def test_one(agui_run):\n    assert agui_run().ok\n",
+        test_plain="def test_plain():\n    pass\n",
+    )
+    for args in (["test_plain.py"], ["--agui-summary=off"], ["-o", "agui_summary=off"]):
+        result = _run(suite, *args)
+        assert result.ret == 0, args
+        assert "agui-perf service suite" not in result.stdout.str(), args
+    result = _run(suite, "-o", "agui_summary=maybe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "agui_summary (ini): 'maybe' is neither on nor off" in result.stderr.str()
+
+
+_SIDE_APP = """
+import json
+
+CHUNKS = {chunks}
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    events = [{{"type": "RUN_STARTED", "threadId": "t", "runId": "r"}}]
+    events.append({{"type": "TEXT_MESSAGE_START", "messageId": "m", "role": "assistant"}})
+    events += [{{"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": "x"}}] * CHUNKS
+    events.append({{"type": "TEXT_MESSAGE_END", "messageId": "m"}})
+    events.append({{"type": "RUN_FINISHED", "threadId": "t", "runId": "r"}})
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\\n\\n" for e in events)
+    headers = [(b"content-type", b"text/event-stream")]
+    await send({{"type": "http.response.start", "status": 200, "headers": headers}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+def test_the_target_imports_the_app_from_its_own_sides_source_folder(tmp_path: Path) -> None:
+    """As the gate runs a side: cwd its root, its source folder first on PYTHONPATH.
+
+    Two trees hold an `app` module each (the current code and the accepted commit's); each
+    side's started target must serve its own, whatever else is on the path.
+    """
+    test = (
+        "def test_side(agui_run):\n"
+        "    run = agui_run()\n"
+        "    assert run.ok, run.problems()\n"
+        "    open('events.txt', 'w').write(str(run.events))\n"
+    )
+    ini = '[tool.pytest.ini_options]\nagui_target = "app:app"\nagui_path = "/"\n'
+    seen: dict[str, int] = {}
+    for side, chunks in (("current", 3), ("accepted", 7)):
+        root = tmp_path / side
+        (root / "src").mkdir(parents=True)
+        (root / "benchmarks").mkdir()
+        (root / "src" / "app.py").write_text(_SIDE_APP.format(chunks=chunks))
+        (root / "benchmarks" / "test_side.py").write_text(test)
+        (root / "pyproject.toml").write_text(ini)
+        # The other side's folder after this one's, as a stray entry on PYTHONPATH would be.
+        other = tmp_path / ("accepted" if side == "current" else "current") / "src"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(other)])}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "benchmarks", f"--rootdir={root}", "-q"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        seen[side] = int((root / "events.txt").read_text())
+    # RUN_STARTED, message start and end, RUN_FINISHED and each side's own chunks.
+    assert seen == {"current": 7, "accepted": 11}

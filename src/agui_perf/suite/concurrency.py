@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agui_perf.suite.client import Request, exchanges
-from agui_perf.suite.figures import RunFigures, figures
+from agui_perf.suite.figures import RunFigures, figures, scalars
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,15 +39,17 @@ class Concurrency:
     errors: tuple[str, ...]
     runs: tuple[RunFigures, ...]
 
-    def extra_info(self) -> dict[str, object]:
-        """Flat figures for `benchmark.extra_info` (per-run figures left out)."""
-        return {
-            "agui_streams": self.streams,
-            "agui_streams_held": self.held,
-            "agui_error_rate": self.error_rate,
-            "agui_peak_open": self.peak_open,
-            "agui_concurrent_ttfe_p50_s": self.ttfe_p50_s,
-        }
+    def extra_info(self) -> dict[str, int | float | str]:
+        """Flat figures for `benchmark.extra_info` (per-run figures left out; `scalars`)."""
+        return scalars(
+            {
+                "streams": self.streams,
+                "streams_held": self.held,
+                "error_rate": self.error_rate,
+                "peak_open": self.peak_open,
+                "concurrent_ttfe_p50_s": self.ttfe_p50_s,
+            }
+        )
 
 
 def hold(

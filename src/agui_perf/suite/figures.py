@@ -19,7 +19,7 @@ from agui_perf.stream.verify import ProtocolError, Verifier
 from agui_perf.suite.frames import check_framing, read_frames
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from agui_perf.suite.client import Exchange
 
@@ -30,6 +30,7 @@ __all__ = [
     "RunFigures",
     "figures",
     "gap_percentiles",
+    "scalars",
 ]
 
 #: Events that carry content a user sees grow: time to first content is to the first of them.
@@ -118,11 +119,15 @@ class RunFigures:
             )
         return found
 
-    def extra_info(self) -> dict[str, Any]:
-        """The figures as flat JSON values with `EXTRA_INFO_PREFIX`, for `benchmark.extra_info`."""
+    def extra_info(self) -> dict[str, int | float | str]:
+        """The figures with `EXTRA_INFO_PREFIX`, for `benchmark.extra_info` (see `scalars`).
+
+        The URL is left out: a started target's port changes from process to process, and the
+        gate would keep every process's port in the baseline as one joined string.
+        """
         values = asdict(self)
-        values["line_ends"] = list(self.line_ends)
-        return {f"{EXTRA_INFO_PREFIX}{key}": value for key, value in values.items()}
+        del values["url"]
+        return scalars(values)
 
     def summary(self) -> str:
         """One line for a person (pytest -s, a failure message)."""
@@ -197,6 +202,28 @@ def figures(exchange: Exchange, *, heartbeat_s: float | None = None) -> RunFigur
         framing_problem=framing.problem,
         line_ends=tuple(sorted(read.line_ends)),
     )
+
+
+def scalars(values: Mapping[str, object]) -> dict[str, int | float | str]:
+    """`values` as numbers and strings only, keys prefixed with `EXTRA_INFO_PREFIX`.
+
+    The gate keeps a benchmark's `extra_info` only if every value is a number or a string (a
+    baseline is compared key by key), so the figures are published in that form: a verdict
+    such as `verified` is 1 or 0, a figure that was not measured (None) is left out, and the
+    line ends are one comma-separated string.
+    """
+    out: dict[str, int | float | str] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, list | tuple):
+            value = ",".join(map(str, value))
+        elif not isinstance(value, int | float | str):
+            value = str(value)
+        out[f"{EXTRA_INFO_PREFIX}{key}"] = value
+    return out
 
 
 def gap_percentiles(gaps: Sequence[float]) -> tuple[float | None, float | None, float | None]:

@@ -10,6 +10,8 @@ Options (each with an ini key of the same name, `agui_target` …; the option wi
 - `--agui-input FILE`: the RunAgentInput JSON to post (default `DEFAULT_INPUT`).
 - `--agui-heartbeat S`: the heartbeat the server promises, in seconds (default: none).
 - `--agui-timeout S`: how long one run (or one batch of concurrent runs) may take (60).
+- `--agui-summary on|off`: at the end of a session whose tests measured runs, one table of
+  every target's figures side by side (`summary`); default on.
 
 Marker: `@pytest.mark.agui_target("module:attr" | "http://…", path=…, input=…, heartbeat=…)`
 picks a test's target (and overrides the options for it), so one run can measure two apps;
@@ -37,11 +39,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from agui_perf.suite.summary import TITLE, Tally, format_table
 from agui_perf.suite.target import DEFAULT_TARGET, Target, TargetError, parse_target, started
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
+    from agui_perf.suite.client import Request
     from agui_perf.suite.concurrency import Concurrency
     from agui_perf.suite.figures import RunFigures
     from agui_perf.suite.target import StartedTarget
@@ -75,6 +79,7 @@ DEFAULT_INPUT: Final[Mapping[str, Any]] = {
     "forwardedProps": {},
 }
 _OPTIONS: Final = ("target", "path", "input", "heartbeat", "timeout")
+_SUMMARY_CHOICES: Final = ("on", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class Settings:
 
 
 _SETTINGS: Final = pytest.StashKey[Settings]()
+_TALLY: Final = pytest.StashKey[Tally]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -111,6 +117,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=helps[name],
         )
         parser.addini(f"agui_{name}", f"like --agui-{name}: {helps[name]}", default=None)
+    summary_help = "the closing table of every target's figures: on (default) or off"
+    group.addoption(
+        "--agui-summary",
+        dest="agui_suite_summary",
+        choices=_SUMMARY_CHOICES,
+        default=None,
+        help=summary_help,
+    )
+    parser.addini("agui_summary", f"like --agui-summary: {summary_help}", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -133,8 +148,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         config.stash[_SETTINGS] = _settings(value)
+        summary, source = value("summary")
+        if summary not in (None, *_SUMMARY_CHOICES):
+            raise ValueError(f"{source}: {summary!r} is neither on nor off")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[_TALLY] = Tally() if summary != "off" else _Discard()
+
+
+class _Discard(Tally):
+    """A tally that keeps nothing (`--agui-summary off`): a long benchmark run holds no runs."""
+
+    def add(self, label: str, target: str, path: str, body: bytes, run: RunFigures) -> None:
+        del label, target, path, body, run
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Every target's figures side by side, if this session's tests measured any."""
+    tally = config.stash.get(_TALLY, None)
+    if not tally:
+        return
+    terminalreporter.write_sep("=", f"{TITLE}: median per test and target, times in ms")
+    for line in format_table(tally.rows()):
+        terminalreporter.write_line(line)
 
 
 def _settings(value: Lookup) -> Settings:
@@ -294,13 +332,31 @@ def agui_target(request: pytest.FixtureRequest, agui_targets: TargetPool) -> Sta
 
 
 class Runner:
-    """`agui_run`: runs of this test's target, read into figures."""
+    """`agui_run`: runs of this test's target, read into figures.
 
-    def __init__(self, target: StartedTarget, settings: Settings) -> None:
+    Every run is also recorded in `tally` under `label` (the test's name), for the table at
+    the end of the session.
+    """
+
+    def __init__(
+        self,
+        target: StartedTarget,
+        settings: Settings,
+        *,
+        tally: Tally | None = None,
+        label: str = "",
+    ) -> None:
         self.target = target
         self.settings = settings
+        self.tally = tally
+        self.label = label
 
-    def _request(self, body: Mapping[str, Any] | bytes | None, path: str | None) -> Any:
+    def _record(self, label: str, request: Request, runs: Iterable[RunFigures]) -> None:
+        if self.tally is not None:
+            for run in runs:
+                self.tally.add(label, self.settings.target.value, request.path, request.body, run)
+
+    def _request(self, body: Mapping[str, Any] | bytes | None, path: str | None) -> Request:
         from agui_perf.suite.client import Request
 
         if body is None:
@@ -318,8 +374,11 @@ class Runner:
         from agui_perf.suite.client import exchange
         from agui_perf.suite.figures import figures
 
-        done = exchange(self._request(body, path), timeout=self.settings.timeout_s)
-        return figures(done, heartbeat_s=self.settings.heartbeat_s)
+        request = self._request(body, path)
+        done = exchange(request, timeout=self.settings.timeout_s)
+        run = figures(done, heartbeat_s=self.settings.heartbeat_s)
+        self._record(self.label, request, (run,))
+        return run
 
     def concurrent(
         self,
@@ -331,12 +390,12 @@ class Runner:
         """`streams` runs at once, each on its own connection."""
         from agui_perf.suite.concurrency import hold
 
-        return hold(
-            self._request(body, path),
-            streams,
-            timeout=self.settings.timeout_s,
-            heartbeat_s=self.settings.heartbeat_s,
+        request = self._request(body, path)
+        result = hold(
+            request, streams, timeout=self.settings.timeout_s, heartbeat_s=self.settings.heartbeat_s
         )
+        self._record(f"{self.label} ({streams} at once)", request, result.runs)
+        return result
 
     @staticmethod
     def publish(benchmark: Any, *results: RunFigures | Concurrency) -> None:
@@ -352,4 +411,10 @@ class Runner:
 @pytest.fixture
 def agui_run(request: pytest.FixtureRequest, agui_target: StartedTarget) -> Runner:
     """`agui_run()` → RunFigures of one run of this test's target (see `Runner`)."""
-    return Runner(agui_target, _item_settings(request))
+    item = request.node
+    return Runner(
+        agui_target,
+        _item_settings(request),
+        tally=request.config.stash.get(_TALLY, None),
+        label=getattr(item, "originalname", None) or item.name,
+    )
