@@ -151,8 +151,9 @@ class _AguiUser(FastHttpUser):
         wall_offset_ns = time.time_ns() - started
         exchange = Exchange(request, sent_ns=started)
         response = self.client.post(path, data=body.decode(), headers=_HEADERS, stream=True)
-        exchange.head_ns = time.monotonic_ns()
         exchange.status = response.status_code
+        if response.status_code:  # 0: no response head arrived
+            exchange.head_ns = time.monotonic_ns()
         content_type = response.headers.get("content-type") if response.headers else None
         if isinstance(content_type, str):
             exchange.headers = [(b"content-type", content_type.encode("latin-1"))]
