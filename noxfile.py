@@ -32,22 +32,18 @@ def _install(session: nox.Session, *groups: str, extras: str = "gate") -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (the benchmark suites and the load test are run elsewhere)."""
-    _install(session, "test")
-    session.run(
-        "pytest",
-        "tests",
-        "--ignore=tests/benchmarks",
-        "--ignore=tests/load",
-        *session.posargs,
-    )
+    """Unit and integration tests (the benchmark suites are run elsewhere; the load test runs
+    for seconds at two users, to prove it works)."""
+    _install(session, "test", extras="gate,load")
+    session.run("pytest", "tests", "--ignore=tests/benchmarks", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (check + format), mypy strict over src, tests, this file and the example (with its
     own settings); zizmor, actionlint."""
-    _install(session, "lint")
+    # With Locust, so that mypy checks the locustfile against its types.
+    _install(session, "lint", extras="gate,load")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -104,11 +100,11 @@ def comment(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def load(session: nox.Session) -> None:
-    """Locust load test on 127.0.0.1, bounded in users and time; checks the load budgets.
+    """`agui-perf load`: Locust against our core (or `--target`), bounded in users and time;
+    checks the load budgets and reports goodput.
 
     `nox -s load -- --users 300 --duration 60 --workers 2` (`--help` lists the options).
     Reports and verdict in .perf/load/; exit 0 pass, 1 budget breach, 2 unusable/usage.
     """
-    _install(session, "load", extras="")
-    # Ctrl-C: the run stops Locust's master, its workers and the servers it started.
-    agui.run_keeping_exit_2(session, "python", "-m", "tests.load.run", *session.posargs)
+    _install(session, extras="load")
+    agui.load(session)

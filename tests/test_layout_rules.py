@@ -3,8 +3,7 @@ also inside functions and `if TYPE_CHECKING:` blocks).
 
 - A test module imports its shared helpers from `tests._support`, never from another test
   module (`test_*.py`, `conftest.py`): each can be read, run and changed on its own.
-  `tests/benchmarks/` and `tests/load/` are suites of their own with their own helpers and are
-  left out.
+  `tests/benchmarks/` is a suite of its own with its own helpers and is left out.
 - `agui_perf.stream` (the streaming core) never imports the gate or the benchmark suite
   (`agui_perf.suite`, `tests`): the core must be usable, and measurable, without the code
   that measures it.
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 STREAM = ROOT / "src" / "agui_perf" / "stream"
 #: Suites with helpers of their own, outside the rule on test modules.
-OWN_SUITES = ("benchmarks", "load")
+OWN_SUITES = ("benchmarks",)
 #: What the streaming core must not import.
 NOT_FROM_STREAM = ("agui_perf.gate", "agui_perf.suite", "tests")
 

@@ -63,6 +63,23 @@ def test_perf_and_update_baseline_run_the_gate_with_the_posargs_and_a_grace() ->
     assert agui.GATE_STOP_GRACE_S >= 30
 
 
+def test_load_runs_agui_perf_load_with_the_posargs() -> None:
+    fake = FakeSession(["--users", "300", "--target", "http://127.0.0.1:8000"])
+    agui.load(session(fake), "--duration", "60")
+    assert fake.runs == [
+        (
+            (
+                *("python", "-m", "agui_perf", "load", "--duration", "60"),
+                *("--users", "300", "--target", "http://127.0.0.1:8000"),
+            ),
+            agui.GATE_STOP_GRACE_S,
+        )
+    ]
+    with pytest.raises(SystemExit) as unusable:
+        agui.load(session(FakeSession([], status=2)))
+    assert unusable.value.code == 2
+
+
 def test_exit_2_stays_2_and_a_regression_stays_a_failed_command() -> None:
     with pytest.raises(SystemExit) as unusable:
         agui.perf(session(FakeSession([], status=2)))

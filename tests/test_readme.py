@@ -75,3 +75,13 @@ def test_every_serve_option_in_the_streaming_core_section_exists() -> None:
     assert "--port" in flags  # the section's own example
     missing = flags - _options("serve")
     assert not missing, f"README uses agui-perf serve options that do not exist: {missing}"
+
+
+def test_every_load_option_in_the_load_test_section_exists() -> None:
+    section = README[README.index("## Load test") :]
+    end = section.find("\n## ", 1)
+    section = section if end == -1 else section[:end]
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", section))
+    assert {"--target", "--path", "--input", "--server-workers", "--check-only"} <= flags
+    missing = flags - _options("load")
+    assert not missing, f"README uses agui-perf load options that do not exist: {missing}"

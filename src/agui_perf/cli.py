@@ -1,4 +1,4 @@
-"""Command line: `agui-perf serve | gate …` (argparse → small task functions → exit code).
+"""Command line: `agui-perf serve | gate … | load` (argparse → small task functions → exit code).
 
 Each subcommand is added by its own `add_*_parser(subparsers)` function and names the
 function that runs it (`handler`), so the gate's subcommands plug in beside `serve`.
@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Final
 
 from agui_perf.gate.cli import add_gate_parser
+from agui_perf.load.cli import add_load_parser
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -44,11 +45,13 @@ KEEP_ALIVE_S: Final = 75.0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="agui-perf", description="A fast AG-UI streaming server and its performance gate."
+        prog="agui-perf",
+        description="A fast AG-UI streaming server, its performance gate and its load test.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_parser(subparsers)
     add_gate_parser(subparsers)
+    add_load_parser(subparsers)
     return parser
 
 

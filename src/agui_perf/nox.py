@@ -43,6 +43,7 @@ __all__ = [
     "comment",
     "gate_requirement",
     "install",
+    "load",
     "perf",
     "run_keeping_exit_2",
     "update_baseline",
@@ -89,6 +90,15 @@ def update_baseline(session: Session, *args: str) -> None:
     run_keeping_exit_2(
         session, "python", "-m", "agui_perf", "gate", "update-baseline", *args, *session.posargs
     )
+
+
+def load(session: Session, *args: str) -> None:
+    """`agui-perf load` with `args` and the session's posargs: exit 0 / 1 / 2.
+
+    Install agui-perf with the `load` extra first (`gate_requirement("load")`). After Ctrl-C
+    the run stops Locust's master, its workers and the server it started, within seconds.
+    """
+    run_keeping_exit_2(session, "python", "-m", "agui_perf", "load", *args, *session.posargs)
 
 
 def gate_requirement(extra: str | None = _EXTRA) -> tuple[str, ...]:

@@ -1,19 +1,28 @@
 """The load test's verdict: Locust's CSV stats checked against the load budgets.
 
-`tests/load/run.py` (what `nox -s load` runs) drives the server and Locust, then calls
-`read_locust_stats` → `check_load` → `write_verdict`. The budgets are `latency_p95_ms`,
-`error_rate_max` and `throughput_events_per_s_min` in `[tool.agui_perf.budgets]`, read here
-with `gate.config`. The figures come from the request events the locustfile fires:
+`agui-perf load` (`agui_perf.load.cli`, what `nox -s load` runs) drives the target and
+Locust, then calls `read_locust_stats` → `check_load` → `write_verdict`. The budgets are
+`latency_p95_ms`, `error_rate_max` and `throughput_events_per_s_min` in
+`[tool.agui_perf.budgets]`, read here with the gate's settings reader; the per-run budgets of
+`agui_perf.load.client.PER_RUN_BUDGETS` that the table sets decide goodput. The figures come
+from the request events the locustfile fires:
 
 - `SSE event_latency`: one sample per event, so its percentiles are the event latency and its
   `Requests/s` is the event throughput;
-- `SSE run <workflow>`: one per run, failed when the run did not end with RUN_FINISHED, so its
-  failure ratio is the error rate;
+- `SSE run <workflow>`: one per run, failed when the run did not end well (no RUN_FINISHED,
+  the ordering rules broken, a frame the AG-UI client cannot read), so its failure ratio is
+  the error rate;
+- `SSE good_run`: one per good run (ended well and within every per-run budget): goodput;
+- `SSE over_budget <budget>`: one per run that ended well but missed that per-run budget;
 - `SSE time_to_first_event`: reported, not budgeted.
 
 `write_verdict` also draws `latency.svg`: both distributions (mean, p50, p95, p99, max) on a
 log axis, the p95 budget ticked on the event latency (the gate report's latency chart,
 `agui_perf.gate.report.latency`). Margins are factors, as in the gate's budget table.
+
+This module imports the gate (settings, atomic writes, the chart); only the process that
+runs `agui-perf load` imports it. The Locust processes import `locustfile` and `client`,
+which need neither the gate nor pygal.
 
 Exit code of a verdict: 0 every budget met, 1 a budget breached; unusable input is a
 `GateError` (exit 2, one line).
@@ -34,6 +43,7 @@ from agui_perf.gate.decide.budgets import margin_text
 from agui_perf.gate.errors import GateError
 from agui_perf.gate.report.latency import LatencySeries, latency_chart
 from agui_perf.gate.store.config import load_settings
+from agui_perf.load.client import PER_RUN_BUDGETS
 
 if TYPE_CHECKING:
     import os
@@ -58,7 +68,7 @@ __all__ = [
 
 BUDGET_KEYS: Final = ("latency_p95_ms", "error_rate_max", "throughput_events_per_s_min")
 
-_RERUN: Final = "rerun nox -s load"
+_RERUN: Final = "rerun agui-perf load"
 _RUN_FAILURE: Final = re.compile(r"""RunFailure\((['"])(.*)\1\)""")
 _BUDGET_HINT: Final = "fix [tool.agui_perf.budgets] in pyproject.toml"
 _REQUIRED_COLUMNS: Final = (
@@ -84,6 +94,8 @@ class LoadBudgets:
     latency_p95_ms: float
     error_rate_max: float
     throughput_events_per_s_min: float
+    #: The budgets of `PER_RUN_BUDGETS` the table sets: what a good run must meet.
+    per_run: Mapping[str, float] = field(default_factory=dict)
 
 
 def load_budgets(pyproject: str | os.PathLike[str] = "pyproject.toml") -> LoadBudgets:
@@ -95,7 +107,8 @@ def load_budgets(pyproject: str | os.PathLike[str] = "pyproject.toml") -> LoadBu
     for key in BUDGET_KEYS:
         if key not in budgets:
             raise GateError(f"[tool.agui_perf.budgets] has no {key!r} — {_BUDGET_HINT}")
-    return LoadBudgets(**{key: budgets[key] for key in BUDGET_KEYS})
+    per_run = {key: float(budgets[key]) for key in PER_RUN_BUDGETS if key in budgets}
+    return LoadBudgets(**{key: float(budgets[key]) for key in BUDGET_KEYS}, per_run=per_run)
 
 
 # --- Locust CSV -----------------------------------------------------------------------------
@@ -128,10 +141,23 @@ class LoadStats:
     events: RowStats | None  # SSE event_latency: one sample per event
     first_event: RowStats | None  # SSE time_to_first_event
     failure_reasons: tuple[tuple[str, int], ...] = ()
+    good_runs: int = 0  # SSE good_run: ended well and within every per-run budget
+    #: SSE over_budget <budget>: runs that ended well but missed it, most first.
+    over_budget: tuple[tuple[str, int], ...] = ()
 
     @property
     def error_rate(self) -> float:
         return self.failed_runs / self.runs
+
+    @property
+    def goodput_ratio(self) -> float:
+        """The share of runs that were good."""
+        return self.good_runs / self.runs
+
+    @property
+    def goodput_per_s(self) -> float:
+        """Good runs a second: the runs' rate times the good share (one time base for both)."""
+        return self.runs_per_s * self.goodput_ratio
 
     @property
     def concurrent_streams(self) -> float:
@@ -231,15 +257,22 @@ def read_locust_stats(prefix: str | os.PathLike[str]) -> LoadStats:
     path = base.with_name(f"{base.name}_stats.csv")
     runs: list[RowStats] = []
     events = first_event = None
+    good_runs = 0
+    over: list[tuple[str, int]] = []
     for row in _read_csv(path, _REQUIRED_COLUMNS):
         if row["Type"] != "SSE":
             continue
-        if row["Name"] == "event_latency":
+        name = row["Name"]
+        if name == "event_latency":
             events = _row_stats(path, row)
-        elif row["Name"] == "time_to_first_event":
+        elif name == "time_to_first_event":
             first_event = _row_stats(path, row)
-        elif row["Name"].startswith("run "):
+        elif name.startswith("run "):
             runs.append(_row_stats(path, row))
+        elif name == "good_run":
+            good_runs = _row_stats(path, row).count
+        elif name.startswith("over_budget "):
+            over.append((name.removeprefix("over_budget "), _row_stats(path, row).count))
     total = sum(r.count for r in runs)
     if total == 0:
         raise GateError(
@@ -255,7 +288,15 @@ def read_locust_stats(prefix: str | os.PathLike[str]) -> LoadStats:
         events=events,
         first_event=first_event,
         failure_reasons=_failure_reasons(base.with_name(f"{base.name}_failures.csv")),
+        good_runs=_good_runs(path, good_runs, total),
+        over_budget=tuple(sorted(over, key=lambda item: (-item[1], item[0]))),
     )
+
+
+def _good_runs(path: Path, good: int, runs: int) -> int:
+    if good > runs:
+        raise GateError(f"Locust CSV '{path}': {good} good runs of {runs} runs — {_RERUN}")
+    return good
 
 
 # --- verdict --------------------------------------------------------------------------------
@@ -295,6 +336,8 @@ class LoadVerdict:
     rows: tuple[BudgetRow, ...]
     stats: LoadStats
     context: Mapping[str, object] = field(default_factory=dict)
+    #: The per-run budgets goodput held each run to (`LoadBudgets.per_run`).
+    per_run: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def outcome(self) -> Outcome:
@@ -307,10 +350,12 @@ class LoadVerdict:
     @property
     def headline(self) -> str:
         parts = "; ".join(_sentence(row) for row in self.rows)
+        stats = self.stats
+        goodput = f"goodput {stats.goodput_ratio * 100:.1f} % ({stats.goodput_per_s:,.2f} runs/s)"
         if self.outcome is Outcome.PASS:
-            return f"PASS: all {len(self.rows)} load budgets met — {parts}"
+            return f"PASS: all {len(self.rows)} load budgets met — {parts}; {goodput}"
         broken = sum(not row.passed for row in self.rows)
-        return f"BREACH: {broken} of {len(self.rows)} load budgets breached — {parts}"
+        return f"BREACH: {broken} of {len(self.rows)} load budgets breached — {parts}; {goodput}"
 
 
 def check_load(
@@ -344,7 +389,9 @@ def check_load(
             events.per_s if events else 0.0,
         ),
     )
-    return LoadVerdict(rows=rows, stats=stats, context=dict(context or {}))
+    return LoadVerdict(
+        rows=rows, stats=stats, context=dict(context or {}), per_run=dict(budgets.per_run)
+    )
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -396,6 +443,9 @@ def render_markdown(verdict: LoadVerdict) -> str:
         "| measurement | value |",
         "|---|---|",
         f"| runs | {stats.runs:,} ({stats.failed_runs:,} failed) |",
+        f"| goodput (good runs: RUN_FINISHED, ordering rules kept, {_per_run(verdict)}) "
+        f"| {stats.goodput_per_s:,.2f} good runs/s, {stats.good_runs:,} of {stats.runs:,} "
+        f"runs ({stats.goodput_ratio * 100:.1f} %) |",
         f"| events received | {events.count if events else 0:,} |",
         f"| event latency p50 / p95 / p99 / max | {_percentiles(events)} |",
         f"| time to first event p50 / p95 / p99 / max | {_percentiles(stats.first_event)} |",
@@ -405,16 +455,29 @@ def render_markdown(verdict: LoadVerdict) -> str:
         f"| {stats.concurrent_streams:,.1f} |",
     ]
     lines += [f"| {key} | {value} |" for key, value in verdict.context.items()]
+    if stats.over_budget:
+        lines += ["", "Runs that ended well but missed a per-run budget:", ""]
+        lines += [f"- {count:,} x `{budget}`" for budget, count in stats.over_budget]
     if stats.failure_reasons:
         lines += ["", "Failed runs by reason:", ""]
         lines += [f"- {count:,} x {reason}" for reason, count in stats.failure_reasons[:10]]
     lines += [
         "",
         "Latency is the receive time minus the event's `timestamp` (one clock, whole ms); "
-        "percentiles are Locust's, merged over all workers. `latency.svg` draws both "
-        "distributions against the p95 budget on a log axis.",
+        "percentiles are Locust's, merged over all workers. A good run ended in RUN_FINISHED, "
+        "kept the AG-UI ordering rules and a framing `@ag-ui/client` reads, and met every "
+        "per-run budget on its own figures (a figure it did not measure is not met). "
+        "`latency.svg` draws both distributions against the p95 budget on a log axis.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _per_run(verdict: LoadVerdict) -> str:
+    if not verdict.per_run:
+        return "no per-run budget set"
+    return "each run within " + ", ".join(
+        f"`{key}` ≤ {value:g}" for key, value in verdict.per_run.items()
+    )
 
 
 def latency_series(verdict: LoadVerdict) -> list[LatencySeries]:
@@ -445,9 +508,13 @@ def verdict_to_json(verdict: LoadVerdict) -> dict[str, object]:
         "stats": {
             **asdict(verdict.stats),
             "failure_reasons": [list(pair) for pair in verdict.stats.failure_reasons],
+            "over_budget": [list(pair) for pair in verdict.stats.over_budget],
             "error_rate": verdict.stats.error_rate,
             "concurrent_streams": verdict.stats.concurrent_streams,
+            "goodput_ratio": verdict.stats.goodput_ratio,
+            "goodput_per_s": verdict.stats.goodput_per_s,
         },
+        "per_run_budgets": dict(verdict.per_run),
         "context": dict(verdict.context),
     }
 

@@ -1,0 +1,84 @@
+"""`agui-perf load` end to end, at the smallest scale: two users for a few seconds against
+our default target (started by the command) and against a URL (a server started here).
+
+It proves that the pieces fit (the target, Locust, the locustfile's client on the suite's
+parser, the CSV, the verdict and goodput), not how fast anything is: no figure is held to a
+number, the exit code may be 1 on a loaded machine (a budget breached), never 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests._support.server import free_port, running_command, subprocess_env
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Locust's run time plus start-up, the server and the reports, on a busy machine.
+TIMEOUT_S = 180
+
+
+def _load(out: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "agui_perf", "load", "--out", str(out)),
+            *("--pyproject", str(ROOT / "pyproject.toml")),
+            *("--users", "2", "--spawn-rate", "2", "--duration", "3", "--think", "0.05,0.1"),
+            # AccountAnalysisUser alone (burst users fire on 10 s boundaries of the clock), with
+            # runs of milliseconds: Locust's run time can end sooner than --duration says
+            # (seen: 1.1 s after spawning, of 3 s), and a run cut off is not counted.
+            *("--user-class", "AccountAnalysisUser", "--params", '{"token_delay": 0.0}', *extra),
+        ],
+        cwd=out.parent,
+        env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result, json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+
+
+def _check(out: Path, result: subprocess.CompletedProcess[str], verdict: dict[str, Any]) -> None:
+    for name in ("report.html", "locust_stats.csv", "verdict.md", "latency.svg"):
+        assert (out / name).stat().st_size > 0, name
+    stats = verdict["stats"]
+    assert stats["runs"] >= 1
+    assert stats["failed_runs"] == 0, stats["failure_reasons"]
+    # Each run either was good or missed a per-run budget (a loaded machine may be slow).
+    missed = sum(count for _, count in stats["over_budget"])
+    assert stats["good_runs"] + missed >= stats["runs"]
+    assert stats["goodput_ratio"] == pytest.approx(stats["good_runs"] / stats["runs"])
+    assert stats["events"]["count"] > stats["runs"]  # many events a run, each with its latency
+    assert set(verdict["per_run_budgets"]) == {"latency_mean_ms", "latency_p95_ms", "workflow_s"}
+    assert "| goodput (good runs: RUN_FINISHED" in result.stdout
+    assert "; goodput " in result.stdout.splitlines()[0]
+    assert result.stdout == (out / "verdict.md").read_text(encoding="utf-8") + (
+        f"reports: {out}/ (report.html, locust_stats.csv, verdict.md, verdict.json, latency.svg)\n"
+    )
+
+
+def test_against_our_default_target(tmp_path: Path) -> None:
+    out = tmp_path / "load"
+    result, verdict = _load(out)
+    _check(out, result, verdict)
+    assert verdict["context"]["target"] == "agui_perf.stream.app:create_app"
+    assert (out / "server.log").exists()  # agui-perf serve, started and stopped by the run
+
+
+def test_against_a_running_server(tmp_path: Path) -> None:
+    port = free_port()
+    with running_command(["-m", "agui_perf", "serve", "--port", str(port)], port) as url:
+        out = tmp_path / "load"
+        result, verdict = _load(out, "--target", url)
+    _check(out, result, verdict)
+    assert verdict["context"]["target"] == url
+    assert verdict["context"]["server workers"] == "not ours"
+    assert not (out / "server.log").exists()
