@@ -50,7 +50,7 @@ SMALLEST_SCALE: Final = "0.001"
 #: A guard against a hung child, not a time limit on the suite.
 HANG_TIMEOUT_S: Final = 600
 
-#: What every benchmark that talks to a server process publishes (tests/benchmarks/_server_cpu.py).
+#: What every benchmark that talks to a server process publishes (agui_perf.suite.server_cpu).
 SERVER_CPU_KEYS: Final = frozenset(
     {"server_cpu_s", "server_cpu_median_s", "server_cpu_per_event_ns", "pinning"}
 )

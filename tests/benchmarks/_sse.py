@@ -31,7 +31,7 @@ import orjson
 import pytest
 
 from agui_perf.suite import frames as sse
-from tests.benchmarks._server_cpu import time_server_rounds
+from agui_perf.suite.server_cpu import time_server_rounds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
 
     from agui_perf.stream.types import Event
-    from tests.benchmarks._server_cpu import ServerCpu
+    from agui_perf.suite.server_cpu import ServerCpu
 
 __all__ = [
     "LATENCY_KEYS",

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
+from agui_perf.suite.server_cpu import Cores, ServerCpu, pin_server
 from tests._support.server import server_process
-from tests.benchmarks._server_cpu import Cores, ServerCpu, pin_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -161,7 +161,7 @@ def agui_server() -> Iterator[Server]:
 
     A child process, so that the client does not compete with the server for one GIL; one
     worker, so that a benchmark measures one event loop, the unit the core is written for.
-    With two cores or more it runs on a core of its own (`_server_cpu` says why).
+    With two cores or more it runs on a core of its own (`agui_perf.suite.server_cpu` says why).
     """
     # Each client holds one socket here and the server one more: raise the soft limit (the
     # child inherits it) rather than fail with EMFILE when many streams are asked for.

@@ -6,9 +6,10 @@ left of a server's cost per event when the streaming core costs nothing. Same wo
 
 Each server runs under uvicorn (one worker) in its own child process, so the client below
 does not share a GIL with it; with two cores or more client and server run on one each
-(`_server_cpu`). A round is one whole run of the burst workflow (`EVENTS` text chunks), after
-one warm-up run, read by the benchmarks' lean client (`_sse.post`: it only records the reads;
-the frames are counted after the timing, without decoding 20,000 events a round).
+(`agui_perf.suite.server_cpu`). A round is one whole run of the burst workflow (`EVENTS`
+text chunks), after one warm-up run, read by the benchmarks' lean client (`_sse.post`: it only
+records the reads; the frames are counted after the timing, without decoding 20,000 events a
+round).
 `extra_info["events_per_s"]` is frames delivered per second at the median round, and
 `server_cpu_s` the server's CPU time of each round.
 
@@ -28,8 +29,8 @@ import orjson
 import pytest
 
 from agui_perf.stream.workflows import WORKFLOWS, WorkflowParams
+from agui_perf.suite.server_cpu import ServerCpu, pin_server
 from tests._support.server import HOST, running_server_process, server_process
-from tests.benchmarks._server_cpu import ServerCpu, pin_server
 from tests.benchmarks._sse import Capture, agent_request, post, timed_rounds
 
 if TYPE_CHECKING:
