@@ -50,7 +50,7 @@ SMALLEST_SCALE: Final = "0.001"
 #: A guard against a hung child, not a time limit on the suite.
 HANG_TIMEOUT_S: Final = 600
 
-#: What every benchmark that talks to a server process publishes (tests/benchmarks/_server_cpu.py).
+#: What every benchmark that talks to a server process publishes (agui_perf.suite.server_cpu).
 SERVER_CPU_KEYS: Final = frozenset(
     {"server_cpu_s", "server_cpu_median_s", "server_cpu_per_event_ns", "pinning"}
 )
@@ -219,7 +219,8 @@ def test_a_clean_run_has_its_events_receive_times_and_latencies() -> None:
             "RUN_ERROR: 'boom'",
         ),
         ((HEAD + chunk(frame(STARTED) + frame(FINISHED)),), None, "before its last chunk"),
-        ((HEAD + chunk(frame(STARTED))[:-5],), None, "inside a chunk"),
+        ((HEAD + chunk(frame(STARTED))[:-5],), None, "before its last chunk"),
+        ((HEAD + b"zz\r\n" + END,), None, "not valid HTTP/1.1"),
         ((HEAD + chunk(frame(FINISHED) + b"data: {") + END,), None, "inside a frame"),
         ((HEAD + chunk(b"data: {\n\n" + frame(FINISHED)) + END,), None, "not JSON"),
         ((b"HTTP/1.1 200",), None, "no complete HTTP response head"),

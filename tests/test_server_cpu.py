@@ -1,4 +1,4 @@
-"""The benchmarks' server CPU sampler and pinning (`tests/benchmarks/_server_cpu.py`).
+"""The benchmarks' server CPU sampler and pinning (`agui_perf/suite/server_cpu.py`).
 
 `nox -s tests` leaves tests/benchmarks out, so the sampler is tested here against real child
 processes that report their own CPU time: what we read from outside must agree with it.
@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Final
 
 import pytest
 
-from tests.benchmarks._server_cpu import (
+from agui_perf.suite.server_cpu import (
     CPU_ROUNDS_KEY,
     Cores,
     ServerCpu,

@@ -7,9 +7,10 @@ socket, and no HTTP, SSE or JSON parsing runs while any stream is still open. `r
 all of that after the run, outside the timed code.
 
 The request says `Connection: close`, so the end of the response is the server closing the
-connection; a stream that never ends is cut by the timeout. Frames are split on `\\n\\n` and
-only `data:` lines are read (as the official AG-UI clients do): a `: ping` heartbeat is not
-an event.
+connection; a stream that never ends is cut by the timeout. Afterwards h11 reads the HTTP
+(head, chunked body) out of the captured reads, and the suite's SSE reader
+(`agui_perf.suite.frames`) the frames out of the body; only frames with `data:` lines are
+events (as the official AG-UI clients read them): a `: ping` heartbeat is not.
 
 The receive time of an event is the time of the read that completed its frame. With the
 workflows' `stamp="monotonic"`, `metadata.monotonicNs` is the server's CLOCK_MONOTONIC when the
@@ -20,17 +21,17 @@ the difference is the event's latency through the server, the socket and this cl
 from __future__ import annotations
 
 import asyncio
-import bisect
-import itertools
 import statistics
 from dataclasses import dataclass, field
 from time import monotonic_ns
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import h11
 import orjson
 import pytest
 
-from tests.benchmarks._server_cpu import time_server_rounds
+from agui_perf.suite import frames as sse
+from agui_perf.suite.server_cpu import time_server_rounds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
 
     from agui_perf.stream.types import Event
-    from tests.benchmarks._server_cpu import ServerCpu
+    from agui_perf.suite.server_cpu import ServerCpu
 
 __all__ = [
     "LATENCY_KEYS",
@@ -66,6 +67,8 @@ LATENCY_KEYS: Final = (
 )
 
 _T = TypeVar("_T")
+#: The request's `Connection: close`, as h11 must be told it was sent.
+_CLOSE: Final = (("Content-Length", "0"), ("Connection", "close"))
 
 
 @dataclass(slots=True)
@@ -182,35 +185,54 @@ async def post(host: str, port: int, request: bytes, *, timeout: float) -> Captu
 
 def read_frames(capture: Capture) -> tuple[int, list[Frame], str | None]:
     """HTTP status, the data frames and a problem (None if the body ended cleanly)."""
-    raw = b"".join(data for _, data in capture.reads)
-    read_ends = list(itertools.accumulate(len(data) for _, data in capture.reads))
-    head_end = raw.find(b"\r\n\r\n")
-    if head_end < 0:
-        return 0, [], capture.error or "no complete HTTP response head"
-    status, chunked = _head(raw[:head_end])
-    body_start = head_end + 4
-    if chunked:
-        segments, problem = _dechunk(raw, body_start)
-    else:
-        segments, problem = [(body_start, len(raw))], None
-    body = b"".join(raw[start:end] for start, end in segments)
-    # Where each segment starts in `body`, to map a body offset back to a raw offset and
-    # from there to the read that brought it.
-    body_starts = list(itertools.accumulate((end - start for start, end in segments), initial=0))
-    frames: list[Frame] = []
-    pos = 0
-    while (end := body.find(b"\n\n", pos)) >= 0:
-        data = _data(body[pos:end])
-        if data is not None:
-            last = end + 1
-            segment = bisect.bisect_right(body_starts, last) - 1
-            raw_last = segments[segment][0] + last - body_starts[segment]
-            read = bisect.bisect_right(read_ends, raw_last)
-            frames.append(Frame(capture.reads[read][0], data))
-        pos = end + 2
-    if problem is None and pos < len(body):
-        problem = f"the body ends inside a frame: {body[pos : pos + 80]!r}"
-    return status, frames, capture.error or problem
+    status, body, problem = _read_http(capture)
+    read = sse.read_frames(body)
+    found = [Frame(f.received_ns, f.data.encode()) for f in read.frames if f.data is not None]
+    if problem is None and read.trailing:
+        raw = b"".join(data for _, data in body)
+        rest = raw[len(raw) - read.trailing :]
+        problem = f"the body ends inside a frame: {rest[:80]!r}"
+    return status, found, capture.error or problem
+
+
+def _read_http(capture: Capture) -> tuple[int, list[tuple[int, bytes]], str | None]:
+    """Status, the body's pieces (each with the time of the read that brought it), a problem.
+
+    h11 is fed the reads one by one, as if they came off the socket now, so each piece of the
+    body keeps the time of its own read; the end of the reads is the server's close.
+    """
+    conn = h11.Connection(our_role=h11.CLIENT)
+    # h11 reads a response only to a request it has seen sent (the real one went out as bytes).
+    conn.send(h11.Request(method="POST", target="/", headers=[("Host", "bench"), *_CLOSE]))
+    conn.send(h11.EndOfMessage())
+    status = 0
+    chunked = False
+    body: list[tuple[int, bytes]] = []
+    reads = [*capture.reads, (capture.reads[-1][0] if capture.reads else 0, b"")]
+    try:
+        for received_ns, data in reads:
+            conn.receive_data(data)
+            while (event := conn.next_event()) is not h11.NEED_DATA:
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                    chunked = any(
+                        name == b"transfer-encoding" and b"chunked" in value.lower()
+                        for name, value in event.headers
+                    )
+                elif isinstance(event, h11.Data):
+                    body.append((received_ns, bytes(event.data)))
+                elif not isinstance(event, h11.InformationalResponse):
+                    # EndOfMessage: the response is complete (what follows is the close).
+                    return status, body, None
+    except h11.RemoteProtocolError as exc:
+        # Also how h11 reports a connection closed before the response ended.
+        if not status:
+            return 0, body, f"no complete HTTP response head ({exc})"
+        if chunked and "incomplete chunked read" in str(exc):
+            return status, body, f"the body ended before its last chunk ({exc})"
+        return status, body, f"the response is not valid HTTP/1.1 ({exc})"
+    # Unreachable: at the end of the reads h11 either ends the response or raises.
+    return status, body, "the response did not end"
 
 
 def read_run(capture: Capture) -> Run:
@@ -314,48 +336,3 @@ def timed_runs(
     if failed:
         pytest.fail(f"{len(failed)} of {len(runs)} runs failed; the first: {failed[0]}")
     return runs
-
-
-def _head(head: bytes) -> tuple[int, bool]:
-    """Status code and whether the body is chunked."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    chunked = False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-    return status, chunked
-
-
-def _dechunk(raw: bytes, pos: int) -> tuple[list[tuple[int, int]], str | None]:
-    """The raw (start, end) ranges of a chunked body's data, and a problem or None."""
-    segments: list[tuple[int, int]] = []
-    while True:
-        line_end = raw.find(b"\r\n", pos)
-        if line_end < 0:
-            return segments, "the body ended before its last chunk"
-        size_text = raw[pos:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            return segments, f"bad chunk size line {raw[pos:line_end][:40]!r}"
-        start = line_end + 2
-        if size == 0:
-            return segments, None
-        if start + size + 2 > len(raw):
-            segments.append((start, min(start + size, len(raw))))
-            return segments, "the body ended inside a chunk"
-        segments.append((start, start + size))
-        pos = start + size + 2
-
-
-def _data(frame: bytes) -> bytes | None:
-    """The payload of a frame's `data:` lines (joined by newlines), or None for a comment."""
-    data = [
-        line[6:] if line.startswith(b"data: ") else line[5:]
-        for line in frame.split(b"\n")
-        if line.startswith(b"data:")
-    ]
-    return b"\n".join(data) if data else None

@@ -17,19 +17,19 @@ import os
 import resource
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
 
-from tests._support.server import server_process
-from tests.benchmarks._server_cpu import Cores, ServerCpu, pin_server
+from agui_perf.suite.server_cpu import Cores, ServerCpu, pin_server
+from agui_perf.suite.target import parse_target, started
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
     "COLLECTED_ENV",
+    "OUR_APP",
     "SCALE_ENV",
     "STREAMS_ENV",
     "Scale",
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 SCALE_ENV: Final = "AGUI_PERF_SCALE"
+#: The app under test: the core's factory, called once in the server process.
+OUR_APP: Final = "agui_perf.stream.app:create_app"
 STREAMS_ENV: Final = "AGUI_PERF_STREAMS"
 #: If set, the names of the collected benchmarks are written there as a JSON list, so that
 #: tests/test_benchmarks_smoke.py can check every one of them reported a result.
@@ -161,7 +163,7 @@ def agui_server() -> Iterator[Server]:
 
     A child process, so that the client does not compete with the server for one GIL; one
     worker, so that a benchmark measures one event loop, the unit the core is written for.
-    With two cores or more it runs on a core of its own (`_server_cpu` says why).
+    With two cores or more it runs on a core of its own (`agui_perf.suite.server_cpu` says why).
     """
     # Each client holds one socket here and the server one more: raise the soft limit (the
     # child inherits it) rather than fail with EMFILE when many streams are asked for.
@@ -169,9 +171,11 @@ def agui_server() -> Iterator[Server]:
     if soft != resource.RLIM_INFINITY and soft < _NOFILE:
         ceiling = _NOFILE if hard == resource.RLIM_INFINITY else min(_NOFILE, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
-    with server_process("agui_perf.stream.app:create_app", factory=True) as child:
+    # The suite's starter with the uvicorn settings of the `python -m uvicorn --factory
+    # --lifespan off --log-level warning --no-access-log` this fixture ran before (only the
+    # graceful-shutdown timeout differs, which no round reaches): the measured server stays
+    # the one the baseline measured.
+    with started(parse_target(OUR_APP), lifespan="off") as child:
+        assert child.pid is not None  # an app target, started here
         cores = pin_server(child.pid)
-        parts = urlsplit(child.url)
-        assert parts.hostname is not None
-        assert parts.port is not None
-        yield Server(parts.hostname, parts.port, child.pid, cores)
+        yield Server(child.host, child.port, child.pid, cores)

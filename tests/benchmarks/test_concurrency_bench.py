@@ -9,7 +9,8 @@ Errors are counted, never dropped: a refused or reset connection, an HTTP error,
 a run that ends without RUN_FINISHED and a stream still open after the timeout each make one
 failed stream. The benchmark does not fail on them; `error_rate` and `concurrent_streams` carry
 them to the gate's budgets. A round is one batch of N streams, from the first request to the
-last close; the server's CPU time per round (`server_cpu_s`, `_server_cpu`) is read around it.
+last close; the server's CPU time per round (`server_cpu_s`, `agui_perf.suite.server_cpu`) is
+read around it.
 """
 
 from __future__ import annotations

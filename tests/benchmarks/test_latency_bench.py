@@ -9,7 +9,7 @@ returned. The latencies of every event of every measured round are pooled.
 
 A round is one whole run (one HTTP request), so the round time is mostly the pacing; the
 figures that matter are in `extra_info`, with the server's CPU time per round (`server_cpu_s`,
-`_server_cpu`), which the pacing does not set.
+`agui_perf.suite.server_cpu`), which the pacing does not set.
 """
 
 from __future__ import annotations

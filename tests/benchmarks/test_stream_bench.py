@@ -6,9 +6,10 @@ left of a server's cost per event when the streaming core costs nothing. Same wo
 
 Each server runs under uvicorn (one worker) in its own child process, so the client below
 does not share a GIL with it; with two cores or more client and server run on one each
-(`_server_cpu`). A round is one whole run of the burst workflow (`EVENTS` text chunks), after
-one warm-up run, read by the benchmarks' lean client (`_sse.post`: it only records the reads;
-the frames are counted after the timing, without decoding 20,000 events a round).
+(`agui_perf.suite.server_cpu`). A round is one whole run of the burst workflow (`EVENTS`
+text chunks), after one warm-up run, read by the benchmarks' lean client (`_sse.post`: it only
+records the reads; the frames are counted after the timing, without decoding 20,000 events a
+round).
 `extra_info["events_per_s"]` is frames delivered per second at the median round, and
 `server_cpu_s` the server's CPU time of each round.
 
@@ -28,8 +29,8 @@ import orjson
 import pytest
 
 from agui_perf.stream.workflows import WORKFLOWS, WorkflowParams
-from tests._support.server import HOST, running_server_process, server_process
-from tests.benchmarks._server_cpu import ServerCpu, pin_server
+from agui_perf.suite.server_cpu import ServerCpu, pin_server
+from agui_perf.suite.target import HOST, parse_target, started
 from tests.benchmarks._sse import Capture, agent_request, post, timed_rounds
 
 if TYPE_CHECKING:
@@ -57,10 +58,11 @@ BODY: Final = orjson.dumps(
         "forwardedProps": {"workflow": WORKFLOW, "params": PARAMS},
     }
 )
+#: Each served by the suite's starter (a factory is called once in the server process).
 SERVERS: Final = {
-    "ours": ("agui_perf.stream.app:create_app", True),
-    "reference": ("tests.benchmarks.reference_server:app", False),
-    "limit": ("tests.benchmarks.limit_server:app", False),
+    "ours": "agui_perf.stream.app:create_app",
+    "reference": "tests.benchmarks.reference_server:app",
+    "limit": "tests.benchmarks.limit_server:app",
 }
 TIMEOUT: Final = 120.0
 
@@ -85,10 +87,11 @@ EXPECTED_FRAMES: Final = asyncio.run(_count_events())
 )
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, ServerCpu]]:
     """(name, port, a CPU recorder) of one server process, pinned to a core of its own."""
-    target, factory = SERVERS[request.param]
-    with server_process(target, factory=factory) as child:
+    # uvicorn's settings as the `python -m uvicorn --lifespan off` this ran before (conftest).
+    with started(parse_target(SERVERS[request.param]), lifespan="off") as child:
+        assert child.pid is not None  # an app target, started here
         cores = pin_server(child.pid)
-        yield request.param, int(child.url.rsplit(":", 1)[1]), ServerCpu(child.pid, cores)
+        yield request.param, child.port, ServerCpu(child.pid, cores)
 
 
 def frames_or_problem(capture: Capture) -> int | str:
@@ -143,9 +146,9 @@ def test_stream_events_per_second(
 def test_ours_the_reference_and_the_limit_send_the_same_bytes() -> None:
     bodies = {}
     with httpx.Client(timeout=TIMEOUT) as client:
-        for name, (target, factory) in SERVERS.items():
-            with running_server_process(target, factory=factory) as url:
-                bodies[name] = stream_once(client, url)
+        for name, target in SERVERS.items():
+            with started(parse_target(target), lifespan="off") as server:
+                bodies[name] = stream_once(client, server.url)
     assert bodies["ours"] == bodies["reference"]
     assert bodies["ours"] == bodies["limit"]
     assert bodies["ours"].count(b"\n\n") == EXPECTED_FRAMES

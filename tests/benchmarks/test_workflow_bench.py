@@ -4,7 +4,7 @@ From just before the client connects to the read that brings RUN_FINISHED, again
 under uvicorn in another process. The run has no token delay: what is timed is the core's
 own work (request parsing, the agent, encoding, sends) plus one loopback connection, which
 is what a code change can make slower. A round is one run; the server's CPU time per round
-(`server_cpu_s`, `_server_cpu`) is read around it.
+(`server_cpu_s`, `agui_perf.suite.server_cpu`) is read around it.
 """
 
 from __future__ import annotations

@@ -110,3 +110,10 @@ async def chatty_app(scope: Scope, receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         print("x" * 262_144, flush=True)
         await _stream(receive, send, [_frame(event, b"\n") for event in RUN])
+
+
+async def lifespan_fails_app(scope: Scope, receive: Any, send: Any) -> None:
+    """A run over HTTP, and a lifespan that fails: served only where lifespan is off (or auto)."""
+    if scope["type"] == "lifespan":
+        raise RuntimeError("boom: the lifespan failed")
+    await _stream(receive, send, [_frame(event, b"\n") for event in RUN])

@@ -114,3 +114,13 @@ def test_an_app_that_prints_a_lot_is_not_stalled_by_its_output() -> None:
             ex = exchange(Request(server.host, server.port, "/", BODY), timeout=60)
             assert ex.error is None
             assert ex.status == 200
+
+
+def test_lifespan_off_never_runs_the_apps_lifespan_and_on_requires_it() -> None:
+    target = parse_target("tests.suite._apps:lifespan_fails_app")
+    with started(target, lifespan="off") as server:
+        ex = exchange(Request(server.host, server.port, "/agent", BODY), timeout=30)
+        assert (ex.error, ex.status) == (None, 200)
+    with pytest.raises(TargetError) as caught, started(target, lifespan="on"):
+        pass
+    assert "during start-up: ERROR:    Application startup failed" in str(caught.value)

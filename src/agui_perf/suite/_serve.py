@@ -1,9 +1,9 @@
-"""The child of a started target: `python -m agui_perf.suite._serve MODULE:ATTR HOST FD`.
+"""The child of a started target: `python -m agui_perf.suite._serve MODULE:ATTR HOST FD [LIFESPAN]`.
 
 Imports the target, calls it if it is a zero-argument factory, binds HOST port 0 and runs
-uvicorn on that socket; once uvicorn has started it writes `agui-suite-ready <port>` to the
-inherited file descriptor FD and closes it. A target that cannot be loaded is one line on
-stderr and exit status 2.
+uvicorn on that socket (uvicorn's `lifespan` setting LIFESPAN: auto, on or off; default auto);
+once uvicorn has started it writes `agui-suite-ready <port>` to the inherited file descriptor
+FD and closes it. A target that cannot be loaded is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import inspect
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, Final, Literal
 
 import uvicorn
 from uvicorn.importer import ImportFromStringError, import_from_string
@@ -20,6 +20,13 @@ from uvicorn.importer import ImportFromStringError, import_from_string
 from agui_perf.suite.target import READY_PREFIX
 
 __all__ = ["is_factory", "load", "main"]
+
+#: uvicorn's `lifespan` settings, typed for its Config.
+_LIFESPAN: Final[dict[str, Literal["auto", "on", "off"]]] = {
+    "auto": "auto",
+    "on": "on",
+    "off": "off",
+}
 
 
 def is_factory(obj: Any) -> bool:
@@ -59,10 +66,14 @@ class _AnnouncingServer(uvicorn.Server):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or not argv[2].isdigit():
-        print("usage: python -m agui_perf.suite._serve MODULE:ATTR HOST FD", file=sys.stderr)
+    lifespan_arg = argv[3] if len(argv) == 4 else "auto"
+    if len(argv) not in (3, 4) or not argv[2].isdigit() or lifespan_arg not in _LIFESPAN:
+        print(
+            "usage: python -m agui_perf.suite._serve MODULE:ATTR HOST FD [auto|on|off]",
+            file=sys.stderr,
+        )
         return 2
-    spec, host, fd = argv
+    spec, host, fd = argv[:3]
     try:
         app = load(spec)
     except ImportFromStringError as exc:
@@ -72,7 +83,11 @@ def main(argv: list[str]) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="auto", timeout_graceful_shutdown=5
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan=_LIFESPAN[lifespan_arg],
+        timeout_graceful_shutdown=5,
     )
     _AnnouncingServer(config, int(fd)).run(sockets=[sock])
     return 0

@@ -136,12 +136,14 @@ def started(
     *,
     env: Mapping[str, str] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT_S,
+    lifespan: Literal["auto", "on", "off"] = "auto",
 ) -> Iterator[StartedTarget]:
     """The target accepting connections until the block exits.
 
     An app is served by `python -m agui_perf.suite._serve` with this process's sys.path (so
-    that whatever the tests import, the child imports too) plus `env`. A child that exits
-    or stays silent during start-up raises TargetError quoting the last line it wrote.
+    that whatever the tests import, the child imports too) plus `env`, and uvicorn's
+    `lifespan` setting (`off` serves an app exactly as `uvicorn --lifespan off` does). A child
+    that exits or stays silent during start-up raises TargetError quoting the last line it wrote.
     """
     if target.kind == "url":
         _probe(target)
@@ -160,6 +162,7 @@ def started(
                     target.value,
                     HOST,
                     str(ready_write),
+                    lifespan,
                 ],
                 env=_child_env(env),
                 stdin=subprocess.DEVNULL,

@@ -65,7 +65,7 @@ __all__ = [
 # Decimal megabytes, as the key says and as gate/measure/memory.py prints peaks.
 MB = 1_000_000
 #: Every benchmark that talks to a server process publishes where client and server ran
-#: (tests/benchmarks/_server_cpu.py); in-process micro-benchmarks have no server to place.
+#: (agui_perf.suite.server_cpu); in-process micro-benchmarks have no server to place.
 SERVICE_KEY = "pinning"
 
 

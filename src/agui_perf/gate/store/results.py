@@ -21,7 +21,7 @@ How a crash shows up, and what this module does about it:
 Derived figure, the server's CPU time: a benchmark that talks to a server process publishes
 `extra_info["server_cpu_s"]`, the CPU seconds the server spent on each timed round (read from
 the server process itself, client and server pinned to different cores; see
-tests/benchmarks/_server_cpu.py). Wall time of such a benchmark spreads 20-50 % between fresh
+agui_perf/suite/server_cpu.py). Wall time of such a benchmark spreads 20-50 % between fresh
 processes on a shared machine because client and server share the cores; the server's CPU
 time hardly moves with the load. So `load_pytest_benchmark` turns that list into a benchmark
 of its own, `"<name> · server CPU"` (`SERVER_CPU_SUFFIX`), whose rounds are those CPU times:
