@@ -133,6 +133,11 @@ FIGURE_UNITS: Mapping[str, str] = {
     "agui_streams_held": "streams",
     "agui_error_rate": "",
     "agui_peak_open": "streams",
+    # The suite publishes its checks as 1 (kept) or 0 (broken), so `agui_verified_min = 1`
+    # is a budget that fails a benchmark whose stream broke the ordering rules.
+    "agui_verified": "",
+    "agui_framing_ok": "",
+    "agui_heartbeat_kept": "",
 }
 _KIND_SUFFIXES: Mapping[str, Literal["max", "min"]] = {"_max": "max", "_min": "min"}
 
