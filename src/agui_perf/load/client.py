@@ -20,8 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from agui_perf.suite.figures import figures, gap_percentiles
-from agui_perf.suite.frames import read_frames
+from agui_perf.suite.figures import decode, figures, gap_percentiles
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -143,20 +142,17 @@ def judge_run(
     `stamped`: the input asked for stamps, so an event without one fails the run: it could
     not be measured, and a silent gap in the latency numbers would read as a good result.
     """
-    run = figures(exchange)
+    # One read of the body for the figures and the latencies (a worker does this per run).
+    decoded = decode(exchange)
+    run = figures(exchange, decoded=decoded)
     latencies: list[float] = []
     unstamped: str | None = None
-    for frame in read_frames(exchange.body).frames:
-        if frame.data is None:
-            continue
-        try:
-            event = json.loads(frame.data)
-        except ValueError:
-            continue  # the figures' error already says so
+    # Frames that are not JSON are left out here; the figures' error already says so.
+    for event, received_ns in zip(decoded.events, decoded.times, strict=True):
         stamp = event.get("timestamp") if isinstance(event, dict) else None
         if isinstance(stamp, int) and not isinstance(stamp, bool):
             # Integers first: ns since the epoch have more digits than a float holds.
-            latency_ns = frame.received_ns + wall_offset_ns - stamp * 1_000_000
+            latency_ns = received_ns + wall_offset_ns - stamp * 1_000_000
             latencies.append(max(0.0, latency_ns / 1e6))
         elif unstamped is None:
             kind = event.get("type") if isinstance(event, dict) else None

@@ -22,12 +22,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from agui_perf.suite.client import Exchange
+    from agui_perf.suite.frames import FrameRead
 
 __all__ = [
     "CONTENT_TYPES",
     "EXTRA_INFO_PREFIX",
     "HEARTBEAT_SLACK",
+    "Decoded",
     "RunFigures",
+    "decode",
     "figures",
     "gap_percentiles",
     "scalars",
@@ -147,11 +150,23 @@ class RunFigures:
         )
 
 
-def figures(exchange: Exchange, *, heartbeat_s: float | None = None) -> RunFigures:
-    """Read one exchange: frames, events, timings, the verifier and the framing check."""
-    start = exchange.sent_ns
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One exchange's frames, and the JSON of its data frames with each one's arrival time."""
+
+    read: FrameRead
+    #: Decoded JSON: usually event objects, but a broken server can send any value.
+    events: list[Any]
+    #: CLOCK_MONOTONIC ns of the read that completed each of `events`' frames.
+    times: list[int]
+    #: The first data frame that is not JSON, or None.
+    problem: str | None
+
+
+def decode(exchange: Exchange) -> Decoded:
+    """The frames and events of one exchange, read once (`figures` and the load test's
+    per-event latencies both work from this)."""
     read = read_frames(exchange.body)
-    # Decoded JSON: usually event objects, but a broken server can send any value.
     events: list[Any] = []
     times: list[int] = []
     problem: str | None = None
@@ -165,6 +180,19 @@ def figures(exchange: Exchange, *, heartbeat_s: float | None = None) -> RunFigur
             continue
         events.append(event)
         times.append(frame.received_ns)
+    return Decoded(read, events, times, problem)
+
+
+def figures(
+    exchange: Exchange, *, heartbeat_s: float | None = None, decoded: Decoded | None = None
+) -> RunFigures:
+    """Read one exchange: frames, events, timings, the verifier and the framing check.
+
+    `decoded`: the exchange already read by `decode`, so that it is not read twice.
+    """
+    start = exchange.sent_ns
+    decoded = decoded or decode(exchange)
+    read, events, times, problem = decoded.read, decoded.events, decoded.times, decoded.problem
     ttfc = next((t for e, t in zip(events, times, strict=True) if _type(e) in CONTENT_TYPES), None)
     gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(times)]
     p50, p95, p99 = gap_percentiles(gaps)
