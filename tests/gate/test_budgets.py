@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,8 +24,11 @@ from agui_perf.gate.report.charts import latency_from_budgets
 from agui_perf.gate.report.latency import LatencySeries
 from agui_perf.gate.report.markdown import budget_tables
 from agui_perf.suite.concurrency import Concurrency
-from agui_perf.suite.figures import RunFigures
+from tests._support.figures import run_figures
 from tests._support.results import make_memory, make_results
+
+if TYPE_CHECKING:
+    from agui_perf.suite.figures import RunFigures
 
 ALL = {
     "latency_mean_ms": 200.0,
@@ -216,11 +220,8 @@ def test_a_string_figure_is_not_a_measurement() -> None:
 
 def _run(ttfe_s: float, gap_p99_s: float, events: int = 42) -> RunFigures:
     """One run of a target as the `agui_perf.suite` plugin measures it."""
-    return RunFigures(
+    return run_figures(
         url="http://127.0.0.1:8000",
-        path="/agent",
-        status=200,
-        error=None,
         ttfe_s=ttfe_s,
         ttfc_s=ttfe_s + 0.002,
         gap_p50_s=0.0004,
@@ -231,15 +232,7 @@ def _run(ttfe_s: float, gap_p99_s: float, events: int = 42) -> RunFigures:
         events=events,
         bytes=events * 96,
         events_per_s=events / 0.35,
-        heartbeats=0,
         silence_max_s=0.04,
-        heartbeat_s=None,
-        heartbeat_kept=None,
-        verified=True,
-        verifier_error=None,
-        framing_ok=True,
-        framing_problem=None,
-        line_ends=("LF",),
     )
 
 

@@ -4,34 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from agui_perf.suite.figures import RunFigures
 from agui_perf.suite.summary import COLUMNS, Row, Tally, format_table
+from tests._support.figures import run_figures
 
-RUN = RunFigures(
-    url="http://127.0.0.1:1",
-    path="/agent",
-    status=200,
-    error=None,
-    ttfe_s=0.001,
-    ttfc_s=0.002,
-    gap_p50_s=0.0001,
-    gap_p95_s=0.0002,
-    gap_p99_s=0.0003,
-    gap_max_s=0.0004,
-    duration_s=0.010,
-    events=10,
-    bytes=1_000,
-    events_per_s=1_000.0,
-    heartbeats=0,
-    silence_max_s=0.001,
-    heartbeat_s=None,
-    heartbeat_kept=None,
-    verified=True,
-    verifier_error=None,
-    framing_ok=True,
-    framing_problem=None,
-    line_ends=("LF",),
-)
+RUN = run_figures()
 
 
 def test_medians_per_group_and_the_largest_gap() -> None:
