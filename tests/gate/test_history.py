@@ -30,7 +30,9 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
-def measured(time: float, peak: int, env: Environment | None = None) -> Results:
+def measured(
+    time: float, peak: int, env: Environment | None = None, counter: str = "valgrind-3.19.0"
+) -> Results:
     """A complete baseline: one benchmark at `time` s, one scenario at `peak` bytes."""
     results = make_results(
         {"test_encode": [time, time * 1.01, time * 0.99]},
@@ -39,7 +41,7 @@ def measured(time: float, peak: int, env: Environment | None = None) -> Results:
     )
     counts = Counts(
         benchmarks={"test_encode": CountResult("test_encode", 2_000_000, 20)},
-        tool="valgrind-3.19.0",
+        tool=counter,
         missing=None,
     )
     return dataclasses.replace(results, counts=counts)
@@ -111,6 +113,22 @@ def test_bounded_to_the_last_n_commits(repo: tuple[Path, list[str]]) -> None:
     )
     # Exactly N commits in the history: nothing is left out, nothing is said.
     assert read_history(root, BASELINE, 3).notes == ()
+
+
+def test_counts_made_another_way_are_gaps_in_the_instruction_trend(tmp_path: Path) -> None:
+    # Another counter (here: the same valgrind, another allocator) counts other instructions
+    # for the same code: those points are left out of that trend, and only of that one.
+    root = init_repo(tmp_path / "repo")
+    commit_baseline(root, measured(1e-3, 1000), "under pymalloc")
+    newer = "valgrind-3.19.0, PYTHONMALLOC=malloc"
+    commit_baseline(root, measured(1e-3, 1000, counter=newer), "under malloc")
+    history = read_history(root, BASELINE, 30)
+    assert [p.counter for p in history.points] == ["valgrind-3.19.0", newer]
+    assert history.series(Metric.INSTRUCTIONS, "test_encode") == [None, 100_000]
+    assert history.series(Metric.TIME, "test_encode") == [1e-3, 1e-3]
+    current = with_current(history, measured(1e-3, 1000, counter="valgrind-3.22.0, x"))
+    assert current.series(Metric.INSTRUCTIONS, "test_encode") == [None, None, 100_000]
+    assert current.names(Metric.INSTRUCTIONS) == ["test_encode"]
 
 
 def test_a_changed_environment_is_marked(tmp_path: Path) -> None:

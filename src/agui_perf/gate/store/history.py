@@ -76,6 +76,7 @@ class HistoryPoint:
     subject: str
     values: Mapping[Metric, Mapping[str, float]] = field(default_factory=dict)
     environment: Environment | None = None  # None when skipped
+    counter: str = ""  # what counted its instructions (`Counts.tool`); "" when none
     source: str = ""  # the commit the file says it measured
     skipped: str | None = None  # why this version could not be read
     boundary: bool = False  # a shallow clone's boundary: history before it was not fetched
@@ -111,11 +112,28 @@ class History:
 
     def names(self, metric: Metric) -> list[str]:
         """Every row of `metric` at any readable point, sorted."""
-        return sorted({name for p in self.readable for name in p.values.get(metric, {})})
+        return sorted({name for p in self._drawn(metric) for name in p.values.get(metric, {})})
 
     def series(self, metric: Metric, name: str) -> list[float | None]:
         """The row's value at each readable point (None where it did not exist)."""
-        return [p.values.get(metric, {}).get(name) for p in self.readable]
+        drawn = {id(p) for p in self._drawn(metric)}
+        return [
+            p.values.get(metric, {}).get(name) if id(p) in drawn else None for p in self.readable
+        ]
+
+    def _drawn(self, metric: Metric) -> list[HistoryPoint]:
+        """The readable points whose `metric` belongs in the trend.
+
+        Instruction counts depend on the counter (valgrind's version, the allocator the counted
+        process used): counts made another way than the newest counts are left out, as gaps,
+        so that a change of counter never reads as a change of the code.
+        """
+        points = list(self.readable)
+        counted = [p.counter for p in points if p.values.get(metric)]
+        if metric is Metric.INSTRUCTIONS and counted:
+            # Points without counts (a baseline from before them) have nothing to leave out.
+            points = [p for p in points if p.counter == counted[-1] or not p.values.get(metric)]
+        return points
 
     def environment_changes(self) -> list[bool]:
         """Per readable point: whether its environment differs from the point before."""
@@ -158,6 +176,7 @@ class History:
                     "environment_key": environment_key(p.environment) if p.environment else None,
                     "environment": environment_to_json(p.environment) if p.environment else None,
                     "environment_changed": changes.get(id(p), False),
+                    "counter": p.counter,
                     "values": {
                         metric.value: dict(sorted(rows.items()))
                         for metric, rows in sorted(p.values.items())
@@ -192,6 +211,7 @@ def with_current(history: History, current: Results) -> History:
         subject=f"this run ({where})",
         values=point_values(current),
         environment=current.environment,
+        counter=current.counts.tool,
         source=source.commit,
         current=True,
     )
@@ -284,5 +304,6 @@ def _point(
         point,
         values=point_values(results),
         environment=results.environment,
+        counter=results.counts.tool,
         source=results.source.commit,
     )
