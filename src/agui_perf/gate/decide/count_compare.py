@@ -42,12 +42,13 @@ __all__ = [
 ]
 
 #: Relative change in instructions per call that unchanged code stays within. Measured on the
-#: gate's own `cpu_bound` benchmarks (README, "Instruction counts"): the same tree counted
-#: twice, and the accepted worktree beside the working tree, within 0.02 %; a benchmark whose
-#: code did not change, beside a change elsewhere in its module, within 0.14 %; beside 3000
-#: dicts of module-level data added to its benchmark file (a different heap before the calls),
-#: within 0.53 %. 1 % is twice the worst of these and half the 2 % change that must always be
-#: reported, so such a change still shows with that much noise against it.
+#: gate's own `cpu_bound` benchmarks (README, "Instruction counts"): the accepted worktree
+#: beside the working tree, identical (both counted from one path, `counts._stage_dir`); a
+#: benchmark whose code did not change, beside a change elsewhere in its module, within
+#: 0.14 %; beside 3000 dicts of module-level data added to its benchmark file (a different heap
+#: before the calls), within 0.27 % (0.53 % before the sides shared one path). 1 % is twice
+#: the worst of these and half the 2 % change that must always be reported, so such a change
+#: still shows with that much noise against it.
 REPEATABILITY = 0.01
 
 

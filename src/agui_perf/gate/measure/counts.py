@@ -14,10 +14,10 @@ How a side is counted (`count_sides`):
   calibration plugin, so both sides use the current gate's copy) supplies the `benchmark`
   fixture: a few untracked calls, then `calls` counted calls between callgrind's START and
   STOP requests, then one DUMP_STATS_AT per benchmark (the plugin's docstring says more);
-- the tree's code and tests are copied, without bytecode, under a path of fixed length
-  (`_stage_tree` says why), so that the accepted worktree and the current tree give the
-  process the same heap;
-- the sides run at the same time (the counts do not depend on the machine's load), and
+- the tree's code and tests are copied, without bytecode, to one fixed path, the same for
+  every side and run (`_stage_tree` and `_stage_dir` say why), so that the accepted worktree
+  and the current tree give the process the same heap;
+- so the sides run one after the other (the counts do not depend on the machine's load), and
   `gate.pipeline` runs them beside the memory stage, which is deterministic too.
 
 A side's result is `results.Counts`; when valgrind (or pytest-codspeed's hooks) is missing
@@ -29,6 +29,8 @@ in `<out_dir>/<side>/counts.log`. The callgrind files stay beside it for `callgr
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import importlib.util
 import json
 import logging
@@ -60,7 +62,7 @@ from agui_perf.gate.store.results import CountResult, Counts, counts_to_json
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = [
     "COUNT_SELECT",
@@ -269,27 +271,72 @@ def count_sides(request: CountRequest) -> dict[str, Counts]:
     busy = [side for side in request.sides if targets[side.label]]
     if not busy:
         return idle
-    with contextlib.ExitStack() as stack:
-        runs: list[_Run] = []
-        try:
-            for side in busy:
-                stage = stack.enter_context(tempfile.TemporaryDirectory(prefix=_STAGE_PREFIX))
-                runs.append(_start(side, Path(stage), tools, request, targets[side.label]))
-            _log.info(
-                "counts · "
-                + ", ".join(f"{r.side.label} ({r.side.revision})" for r in runs)
-                + f" · callgrind, {request.calls} calls a benchmark",
-            )
-            statuses = [_wait(run, request) for run in runs]
-        finally:
-            # Normally a no-op; on a timeout, a failure or a cancel, no child outlives us.
-            for run in runs:
-                stop_group(run.proc, grace=_STOP_GRACE_S)
-        counted = {
-            run.side.label: _finish(run, status, tools, request)
-            for run, status in zip(runs, statuses, strict=True)
-        }
+    with _stage_dir(request.out_dir) as stage:
+        _log.info(
+            "counts · "
+            + ", ".join(f"{side.label} ({side.revision})" for side in busy)
+            + f" · callgrind, {request.calls} calls a benchmark, one side after the other",
+        )
+        counted = {side.label: _count_one(side, stage, tools, request, targets) for side in busy}
     return {side.label: counted.get(side.label, idle[side.label]) for side in request.sides}
+
+
+def _count_one(
+    side: Side, stage: Path, tools: Tools, request: CountRequest, targets: Mapping[str, list[str]]
+) -> Counts:
+    """One side, counted from `stage` (emptied before and after)."""
+    _empty(stage)
+    run = _start(side, stage, tools, request, targets[side.label])
+    try:
+        status = _wait(run, request)
+    finally:
+        # Normally a no-op; on a timeout, a failure or a cancel, no child outlives us.
+        stop_group(run.proc, grace=_STOP_GRACE_S)
+    try:
+        return _finish(run, status, tools, request)
+    finally:
+        _empty(stage)
+
+
+def _empty(folder: Path) -> None:
+    for entry in list(folder.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+@contextlib.contextmanager
+def _stage_dir(out_dir: Path) -> Iterator[Path]:
+    """The folder every side of one count stage is counted from: the same path for all.
+
+    Why one path: the tree's path ends up in strings the process hashes (sys.path, module
+    files, pytest's nodes), and with the hash seed fixed a set's or dict's order, hence the
+    order of allocations before the counted calls, still depends on the string. Measured with
+    a toy loop counted from two copies of one tree: from `mkdtemp` folders (a random name per
+    side and run) the copies counted up to 1.9 % apart, and the same copy 0.4 % apart from
+    one run to the next; from one fixed path, one side after the other, identical in 8 of 8
+    runs. So the path is fixed too: derived from `out_dir` (one per project, and the gate
+    holds the project's lock), and locked, so that two count stages never share it.
+    """
+    digest = hashlib.sha256(str(out_dir.resolve()).encode("utf-8")).hexdigest()[:12]
+    stage = Path(tempfile.gettempdir()) / f"{_STAGE_PREFIX}{digest}"
+    lock = stage.with_name(stage.name + ".lock")
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CountsError(
+                f"instruction counts: {stage} is in use by another count run writing to "
+                f"{out_dir}; wait for it to finish"
+            ) from None
+        # Left by a run that was killed: nothing in it is anyone's now.
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir()
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def count_targets(root: Path, benchmarks: str = DEFAULT_BENCHMARKS) -> list[str]:
@@ -369,8 +416,8 @@ def _stage_tree(root: Path, tree: Path, layout: Layout | None = None) -> None:
     heap the process built before them (glibc's free lists, CPython's type-attribute cache).
     A tree with `__pycache__` imports from bytecode, one without compiles from source; a
     worktree has none, the working tree usually has. Measured: that alone moved the
-    one-event benchmarks by 0.6-0.8 %. Copied without bytecode, under a path of fixed
-    length, the same files give the same heap and the same counts.
+    one-event benchmarks by 0.6-0.8 %. Copied without bytecode to one path (`_stage_dir`),
+    the same files give the same heap and the same counts.
     """
     tree.mkdir()
     for name in _tree_dirs(layout or Layout()):
