@@ -116,17 +116,17 @@ def test_bounded_to_the_last_n_commits(repo: tuple[Path, list[str]]) -> None:
 
 
 def test_counts_made_another_way_are_gaps_in_the_instruction_trend(tmp_path: Path) -> None:
-    # Another counter (here: the same valgrind, another allocator) counts other instructions
-    # for the same code: those points are left out of that trend, and only of that one.
+    # Another counter (here: a newer valgrind) counts other instructions for the same code:
+    # those points are left out of that trend, and only of that one.
     root = init_repo(tmp_path / "repo")
-    commit_baseline(root, measured(1e-3, 1000), "under pymalloc")
-    newer = "valgrind-3.19.0, PYTHONMALLOC=malloc"
-    commit_baseline(root, measured(1e-3, 1000, counter=newer), "under malloc")
+    commit_baseline(root, measured(1e-3, 1000), "valgrind 3.19")
+    newer = "valgrind-3.22.0"
+    commit_baseline(root, measured(1e-3, 1000, counter=newer), "valgrind 3.22")
     history = read_history(root, BASELINE, 30)
     assert [p.counter for p in history.points] == ["valgrind-3.19.0", newer]
     assert history.series(Metric.INSTRUCTIONS, "test_encode") == [None, 100_000]
     assert history.series(Metric.TIME, "test_encode") == [1e-3, 1e-3]
-    current = with_current(history, measured(1e-3, 1000, counter="valgrind-3.22.0, x"))
+    current = with_current(history, measured(1e-3, 1000, counter="valgrind-3.24.0"))
     assert current.series(Metric.INSTRUCTIONS, "test_encode") == [None, None, 100_000]
     assert current.names(Metric.INSTRUCTIONS) == ["test_encode"]
 
