@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from agui_perf.load.session import stalls_line
+from agui_perf.stream.stalls import Stalls
 from tests._support.server import free_port, running_command, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +73,11 @@ def test_against_our_default_target(tmp_path: Path) -> None:
     _check(out, result, verdict)
     assert verdict["context"]["target"] == "agui_perf.stream.app:create_app"
     assert (out / "server.log").exists()  # agui-perf serve, started and stopped by the run
+    # Our core's worker measured its own stalls, and the verdict says what it saw.
+    stalls = verdict["context"]["server stalls"]
+    assert stalls.startswith("event loop late by at most "), stalls
+    assert stalls.endswith(" · 1 worker")
+    assert len(list((out / "server-stalls").glob("stalls-*.json"))) == 1
 
 
 def test_against_a_running_server(tmp_path: Path) -> None:
@@ -81,4 +88,32 @@ def test_against_a_running_server(tmp_path: Path) -> None:
     _check(out, result, verdict)
     assert verdict["context"]["target"] == url
     assert verdict["context"]["server workers"] == "not ours"
+    assert "server stalls" not in verdict["context"]  # not ours: not measured from inside
     assert not (out / "server.log").exists()
+
+
+def test_the_stalls_line_gives_the_worst_worker() -> None:
+    quiet = Stalls(
+        pid=1,
+        collections=[10, 1, 0],
+        gc_wall_max=0.002,
+        gc_cpu_max=0.002,
+        gc_max_generation=0,
+        lag_max=0.004,
+        lag_p99=0.001,
+    )
+    busy = Stalls(
+        pid=2,
+        collections=[30, 2, 1],
+        gc_wall_max=0.031,
+        gc_cpu_max=0.0099,
+        gc_max_generation=2,
+        lag_max=0.045,
+        lag_p99=0.012,
+    )
+    assert stalls_line([quiet, busy]) == (
+        "event loop late by at most 45.0 ms (p99 12.0 ms) · longest collection 31.0 ms wall "
+        "(9.9 ms CPU, generation 2) · collections 40/3/1 (young/middle/full) · 2 workers"
+    )
+    assert stalls_line([Stalls(pid=3)]).split(" · ")[1] == "no collection"
+    assert stalls_line([]) == "not measured (no worker wrote its figures)"

@@ -5,7 +5,9 @@
 1. reads the budgets first, so a broken pyproject stops it before anything starts;
 2. starts the target: our core with `agui-perf serve --workers N` on a free 127.0.0.1 port
    (so its keep-alive and timeouts are the ones it ships with), waiting (bounded) for
-   /healthz; another `module:attr` with the service suite (`agui_perf.suite.target`, one
+   /healthz, each worker measuring its own collector pauses and loop lag
+   (`agui_perf.stream.stalls`: the verdict's "server stalls" line); another `module:attr`
+   with the service suite (`agui_perf.suite.target`, one
    uvicorn process on loopback); a URL is probed and used as it is;
 3. runs Locust headless for `--duration` s with `--users` users; `--workers N` runs Locust
    distributed on this machine, one master and N workers (the flags for several machines
@@ -23,6 +25,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Final
 from agui_perf.gate.errors import GateError
 from agui_perf.load import LOCUSTFILE
 from agui_perf.load.verdict import check_load, load_budgets, read_locust_stats, write_verdict
+from agui_perf.stream.stalls import STALLS_DIR_ENV, Stalls, read_stalls
 from agui_perf.suite.target import HOST, TargetError, started
 
 if TYPE_CHECKING:
@@ -49,6 +53,8 @@ HEALTH_TIMEOUT_S: Final = 30.0
 #: Seconds Locust may take beyond --duration: start-up, worker hand-shake, writing reports.
 LOCUST_GRACE_S: Final = 90.0
 STOP_TIMEOUT_S: Final = 10.0
+#: Below the report folder: where our core's workers write what they measured of their stalls.
+STALLS_DIR: Final = "server-stalls"
 
 
 def locust_commands(
@@ -119,10 +125,16 @@ class _Processes:
     def __init__(self) -> None:
         self._started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, command: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self, command: Sequence[str], log: Path, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as handle:  # the child keeps its own descriptor
             proc = subprocess.Popen(
-                command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=None if env is None else {**os.environ, **env},
             )
         self._started.append(proc)
         return proc
@@ -195,8 +207,15 @@ def _our_core(options: LoadOptions) -> Iterator[Served]:
     port = _free_port()
     log = options.out_dir / "server.log"
     serve = [sys.executable, "-m", "agui_perf", "serve", "--host", HOST, "--port", str(port)]
+    stalls = options.out_dir / STALLS_DIR
+    stalls.mkdir(exist_ok=True)
     with _Processes() as processes:
-        server = processes.start([*serve, "--workers", str(options.server_workers)], log)
+        server = processes.start(
+            [*serve, "--workers", str(options.server_workers)],
+            log,
+            # Each worker measures its collector pauses and loop lag (`stream.stalls`).
+            env={STALLS_DIR_ENV: str(stalls)},
+        )
         _wait_healthy(server, port, log)
 
         def alive() -> None:
@@ -245,6 +264,7 @@ def _serve_and_load(options: LoadOptions, run_budgets: Mapping[str, float]) -> N
 def _clear(out: Path) -> None:
     """Remove the last run's reports, so that a run that fails early is never judged on them."""
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / STALLS_DIR, ignore_errors=True)
     for path in out.iterdir():
         if path.is_file() and (
             path.name.startswith(CSV_PREFIX)
@@ -275,6 +295,27 @@ def _context(options: LoadOptions) -> dict[str, object]:
     }
 
 
+def stalls_line(found: Sequence[Stalls]) -> str:
+    """What the server's processes measured of their own stalls, in one line (worst worker)."""
+    if not found:
+        return "not measured (no worker wrote its figures)"
+    lag = max(found, key=lambda s: s.lag_max)
+    pause = max(found, key=lambda s: s.gc_wall_max)
+    young, middle, full = (sum(s.collections[g] for s in found) for g in range(3))
+    workers = f"{len(found)} worker{'' if len(found) == 1 else 's'}"
+    collection = (
+        f"longest collection {pause.gc_wall_max * 1e3:.1f} ms wall "
+        f"({max(s.gc_cpu_max for s in found) * 1e3:.1f} ms CPU, generation "
+        f"{pause.gc_max_generation})"
+        if pause.gc_max_generation >= 0
+        else "no collection"
+    )
+    return (
+        f"event loop late by at most {lag.lag_max * 1e3:.1f} ms (p99 {lag.lag_p99 * 1e3:.1f} ms) · "
+        f"{collection} · collections {young}/{middle}/{full} (young/middle/full) · {workers}"
+    )
+
+
 def run_load(options: LoadOptions) -> int:
     """The whole run; returns the exit code (a GateError means exit 2)."""
     budgets = load_budgets(options.pyproject)
@@ -283,6 +324,8 @@ def run_load(options: LoadOptions) -> int:
         _clear(options.out_dir)
         _serve_and_load(options, budgets.per_run)
         context = _context(options)
+        if options.serves_our_core:
+            context["server stalls"] = stalls_line(read_stalls(options.out_dir / STALLS_DIR))
     verdict = check_load(read_locust_stats(options.out_dir / CSV_PREFIX), budgets, context)
     print(write_verdict(verdict, options.out_dir), end="")
     print(

@@ -11,6 +11,7 @@ import asyncio
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import orjson
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from agui_perf.stream.collector import tune_for_serving
 from agui_perf.stream.response import EventStreamResponse
+from agui_perf.stream.stalls import STALLS_DIR_ENV, StallMonitor
 from agui_perf.stream.workflows import DEFAULT_WORKFLOW, WORKFLOWS, WorkflowParams
 
 if TYPE_CHECKING:
@@ -188,12 +190,19 @@ def app_from_env() -> Starlette:
     """`create_app` configured from the environment: the factory `agui-perf serve` runs.
 
     It also sets the serving process's garbage collector (`collector.tune_for_serving`):
-    this runs once per worker process, after the imports, before the first request.
+    this runs once per worker process, after the imports, before the first request. With
+    `stalls.STALLS_DIR_ENV` set, each worker also measures its collector pauses and loop lag
+    while it serves (`stalls.StallMonitor`).
     """
     app = create_app(
         heartbeat=_seconds_from_env(HEARTBEAT_ENV, _DEFAULT_HEARTBEAT_S),
         body_timeout=_seconds_from_env(BODY_TIMEOUT_ENV, _DEFAULT_BODY_TIMEOUT_S),
     )
+    folder = os.environ.get(STALLS_DIR_ENV)
+    if folder:
+        monitor = StallMonitor()
+        # The app has no lifespan of its own: the monitor's is the whole of it.
+        app.router.lifespan_context = lambda _app: monitor.running(Path(folder))
     tune_for_serving()
     return app
 
