@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agui_perf.load.session import stalls_line
+from agui_perf.load.session import CpuUse, stalls_line
 from agui_perf.stream.stalls import Stalls
 from tests._support.server import free_port, running_command, subprocess_env
 
@@ -78,6 +78,11 @@ def test_against_our_default_target(tmp_path: Path) -> None:
     assert stalls.startswith("event loop late by at most "), stalls
     assert stalls.endswith(" · 1 worker")
     assert len(list((out / "server-stalls").glob("stalls-*.json"))) == 1
+    # Both groups used CPU, and it was read from the kernel, not guessed.
+    used = verdict["context"]["CPU used"]
+    assert used.startswith("load generator "), used
+    assert ", server " in used
+    assert "not ours" not in used
 
 
 def test_against_a_running_server(tmp_path: Path) -> None:
@@ -89,6 +94,7 @@ def test_against_a_running_server(tmp_path: Path) -> None:
     assert verdict["context"]["target"] == url
     assert verdict["context"]["server workers"] == "not ours"
     assert "server stalls" not in verdict["context"]  # not ours: not measured from inside
+    assert ", server not ours, of " in verdict["context"]["CPU used"]
     assert not (out / "server.log").exists()
 
 
@@ -117,3 +123,11 @@ def test_the_stalls_line_gives_the_worst_worker() -> None:
     )
     assert stalls_line([Stalls(pid=3)]).split(" · ")[1] == "no collection"
     assert stalls_line([]) == "not measured (no worker wrote its figures)"
+
+
+def test_the_cpu_line_gives_each_share_of_what_the_cores_had() -> None:
+    use = CpuUse(load_generator=45.0, server=36.0, wall=50.0, cores=2)
+    assert use.line() == (
+        "load generator 45.0 s (45%), server 36.0 s (36%), of 100 s (2 cores × 50 s)"
+    )
+    assert "server not ours" in CpuUse(load_generator=1.0, server=None, wall=1.0, cores=2).line()

@@ -25,6 +25,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from agui_perf.gate.errors import GateError
@@ -241,24 +243,67 @@ def _target(options: LoadOptions) -> Iterator[Served]:
         yield target.url, lambda: None
 
 
-def _serve_and_load(options: LoadOptions, run_budgets: Mapping[str, float]) -> None:
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds the run's processes used, read from the kernel as each group was reaped."""
+
+    load_generator: float  # Locust's master and workers
+    server: float | None  # None: a server this run did not start
+    wall: float  # seconds from the first start to the last stop
+    cores: int
+
+    def line(self) -> str:
+        available = self.wall * self.cores
+
+        def share(seconds: float) -> str:
+            return (
+                f"{seconds:.1f} s ({seconds / available:.0%})"
+                if available > 0
+                else f"{seconds:.1f} s"
+            )
+
+        server = "not ours" if self.server is None else share(self.server)
+        return (
+            f"load generator {share(self.load_generator)}, server {server}, of "
+            f"{available:.0f} s ({self.cores} cores × {self.wall:.0f} s)"
+        )
+
+
+def _children_cpu() -> float:
+    # Every child reaped so far, and the children they reaped (Locust's and uvicorn's workers).
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _serve_and_load(options: LoadOptions, run_budgets: Mapping[str, float]) -> CpuUse:
     out = options.out_dir
     locust_log = out / "locust.log"
-    with _sigterm_unwinds(), _target(options) as (url, alive), _Processes() as processes:
-        master, *workers = locust_commands(options, url, _free_port(), run_budgets)
-        locust = processes.start(master, locust_log)
-        for index, command in enumerate(workers, start=1):
-            processes.start(command, out / f"locust-worker-{index}.log")
-        limit = options.duration + LOCUST_GRACE_S
-        try:
-            code = locust.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            raise GateError(
-                f"Locust did not stop within {limit:.0f} s — see {locust_log}"
-            ) from None
-        alive()
+    started, before = time.monotonic(), _children_cpu()
+    with _sigterm_unwinds(), _target(options) as (url, alive):
+        with _Processes() as processes:
+            master, *workers = locust_commands(options, url, _free_port(), run_budgets)
+            locust = processes.start(master, locust_log)
+            for index, command in enumerate(workers, start=1):
+                processes.start(command, out / f"locust-worker-{index}.log")
+            limit = options.duration + LOCUST_GRACE_S
+            try:
+                code = locust.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                raise GateError(
+                    f"Locust did not stop within {limit:.0f} s — see {locust_log}"
+                ) from None
+            alive()
+        # Locust's processes are reaped (the server is not yet): what they used is theirs.
+        generator = _children_cpu()
     if code != 0:
         raise GateError(f"Locust exited with code {code} — see {locust_log}")
+    server = _children_cpu() - generator
+    return CpuUse(
+        load_generator=generator - before,
+        server=server if options.target.kind != "url" else None,
+        wall=time.monotonic() - started,
+        cores=os.cpu_count() or 1,
+    )
 
 
 def _clear(out: Path) -> None:
@@ -322,8 +367,9 @@ def run_load(options: LoadOptions) -> int:
     context: dict[str, object] = {}
     if not options.check_only:
         _clear(options.out_dir)
-        _serve_and_load(options, budgets.per_run)
+        cpu = _serve_and_load(options, budgets.per_run)
         context = _context(options)
+        context["CPU used"] = cpu.line()
         if options.serves_our_core:
             context["server stalls"] = stalls_line(read_stalls(options.out_dir / STALLS_DIR))
     verdict = check_load(read_locust_stats(options.out_dir / CSV_PREFIX), budgets, context)
