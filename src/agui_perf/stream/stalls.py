@@ -115,12 +115,12 @@ class StallMonitor:
     async def probe(self, path: Path | None = None) -> None:
         """Sleep `interval` again and again, recording how late each wake-up was; write the
         summary to `path` every second. Runs until cancelled."""
-        loop = asyncio.get_running_loop()
-        written = loop.time()
+        # perf_counter, not loop.time(): uvloop's clock counts whole milliseconds.
+        written = time.perf_counter()
         while True:
-            asked = loop.time()
+            asked = time.perf_counter()
             await asyncio.sleep(self.interval)
-            now = loop.time()
+            now = time.perf_counter()
             self.record_lag(now - asked - self.interval)
             if path is not None and now - written >= _WRITE_EVERY_S:
                 written = now
