@@ -38,7 +38,7 @@ def test_defaults_are_todays_layout() -> None:
     assert layout.scenarios == "tests/benchmarks/memory_scenarios.py"
     assert layout.source == ("src",)
     assert layout.baselines == "baselines"
-    assert layout.fingerprint_packages == ("orjson", "starlette", "uvicorn")
+    assert layout.fingerprint_packages == ("orjson", "starlette", "uvicorn", "uvloop")
 
 
 def test_a_full_table_is_read(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ keys name files and folders of the project, the others tune the decision.
     memory_scenarios     the memray scenarios file           "<benchmarks>/memory_scenarios.py"
     source               folders put first on PYTHONPATH     ["src"]
     baselines            where the baseline files live       "baselines"
-    fingerprint_packages distributions in the fingerprint    ["orjson", "starlette", "uvicorn"]
+    fingerprint_packages versions in the fingerprint   ["orjson", "starlette", "uvicorn", "uvloop"]
 
 Every path is relative to the project root and stays inside it. Both sides of a comparison
 (the accepted commit's worktree and the current tree) are measured with the *current* tree's
@@ -48,7 +48,7 @@ SCENARIOS_NAME = "memory_scenarios.py"
 #: The distributions whose version changes what this repository's streaming core does per event
 #: or per byte. The gate's own instruments (memray, pytest-benchmark) are always added
 #: (`environment.GATE_PACKAGES`): they change the numbers of any project.
-DEFAULT_FINGERPRINT: tuple[str, ...] = ("orjson", "starlette", "uvicorn")
+DEFAULT_FINGERPRINT: tuple[str, ...] = ("orjson", "starlette", "uvicorn", "uvloop")
 _HINT = "fix it in pyproject.toml"
 # PEP 508 distribution names.
 _DISTRIBUTION = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
