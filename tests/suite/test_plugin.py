@@ -264,7 +264,8 @@ def test_heartbeats_seen_and_a_silence_beyond_the_promise(suite: pytest.Pytester
         def test_silent(agui_run):
             run = agui_run()
             assert run.heartbeats == 0
-            assert run.silence_max_s >= 0.5
+            # The app pauses 0.5 s; under uvloop (millisecond timers) that can end a hair early.
+            assert run.silence_max_s >= 0.49
             assert run.heartbeat_kept is False
             assert any("promised heartbeat" in p for p in run.problems())
         """
