@@ -106,3 +106,17 @@ def test_serve_writes_each_workers_stalls_when_asked(tmp_path: Path) -> None:
     assert [s.pid for s in found] == [pid]
     assert found[0].lag_samples > 0
     assert found[0].seconds > 0
+
+
+def test_the_p99_lag_comes_from_buckets_of_half_a_millisecond() -> None:
+    monitor = StallMonitor()
+    for _ in range(990):
+        monitor.record_lag(0.001)
+    for _ in range(10):
+        monitor.record_lag(0.050)
+    stalls = monitor.summary()
+    assert stalls.lag_samples == 1000
+    assert stalls.lag_p99 == pytest.approx(0.0015)  # the upper edge of 1.0-1.5 ms
+    assert stalls.lag_max == pytest.approx(0.050)
+    monitor.record_lag(5.0)  # beyond the last bucket: counted there, p99 capped by the max
+    assert monitor.summary().lag_max == pytest.approx(5.0)

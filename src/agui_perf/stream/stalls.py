@@ -43,8 +43,12 @@ _FILE_PREFIX: Final = "stalls-"
 #: enough (100 wake-ups a second) not to be one.
 DEFAULT_INTERVAL_S: Final = 0.01
 _WRITE_EVERY_S: Final = 1.0
-#: Lags kept for the percentiles: at 100 a second, the last ~16 minutes.
-_MAX_LAGS: Final = 100_000
+#: The lags are counted in buckets of this width (seconds) up to `_BUCKETS` of them (the last
+#: holds everything longer): recording is O(1) and the p99 a walk over the buckets, so the
+#: probe costs the loop nothing that grows with the run (sorting every sample once a second
+#: would be a stall of its own after a few minutes).
+_BUCKET_S: Final = 0.0005
+_BUCKETS: Final = 4000  # 2 s
 
 
 @dataclass
@@ -74,7 +78,7 @@ class StallMonitor:
         self._stalls = Stalls(pid=os.getpid())
         self._started = time.monotonic()
         self._gc_start: tuple[float, float] | None = None
-        self._lags: list[float] = []
+        self._lag_counts = [0] * _BUCKETS
 
     # --- the collector --------------------------------------------------------------------
 
@@ -107,9 +111,7 @@ class StallMonitor:
     # --- the loop ------------------------------------------------------------------------
 
     def record_lag(self, lag: float) -> None:
-        self._lags.append(max(0.0, lag))
-        if len(self._lags) > _MAX_LAGS:
-            del self._lags[: _MAX_LAGS // 10]
+        self._lag_counts[min(int(max(0.0, lag) / _BUCKET_S), _BUCKETS - 1)] += 1
         self._stalls.lag_max = max(self._stalls.lag_max, lag)
 
     async def probe(self, path: Path | None = None) -> None:
@@ -129,10 +131,15 @@ class StallMonitor:
     def summary(self) -> Stalls:
         stalls = self._stalls
         stalls.seconds = time.monotonic() - self._started
-        stalls.lag_samples = len(self._lags)
-        if self._lags:
-            ordered = sorted(self._lags)
-            stalls.lag_p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+        stalls.lag_samples = total = sum(self._lag_counts)
+        if total:
+            rank, seen = math.ceil(0.99 * total), 0
+            for bucket, count in enumerate(self._lag_counts):
+                seen += count
+                if seen >= rank:
+                    # The bucket's upper edge, but never above the longest lag seen.
+                    stalls.lag_p99 = min((bucket + 1) * _BUCKET_S, stalls.lag_max)
+                    break
         return Stalls(**{**asdict(stalls), "collections": list(stalls.collections)})
 
     def write(self, path: Path) -> None:
