@@ -356,7 +356,8 @@ def stalls_line(found: Sequence[Stalls]) -> str:
         else "no collection"
     )
     return (
-        f"event loop late by at most {lag.lag_max * 1e3:.1f} ms (p99 {lag.lag_p99 * 1e3:.1f} ms) · "
+        f"event loop late by at most {lag.lag_max * 1e3:.1f} ms "
+        f"(p99 {max(s.lag_p99 for s in found) * 1e3:.1f} ms) · "
         f"{collection} · collections {young}/{middle}/{full} (young/middle/full) · {workers}"
     )
 
