@@ -28,7 +28,7 @@ def run(origin: str, **benches: tuple[float, float | None]) -> ProcessRun:
         benchmarks={
             name: ProcessBenchmark(
                 name=name,
-                median=median,
+                figure=median,
                 data=(median, median),
                 extra_info={} if cal is None else {CALIBRATION_KEY: cal},
             )
@@ -70,11 +70,11 @@ def test_uncalibrated_and_half_calibrated_benchmarks_stay_raw() -> None:
         run("p2", paced=(0.087, None), mixed=(3.0, None), enc=(2e-6, 2000)),
     ]
     out = {r.origin: r for r in calibrate_runs(runs)}
-    assert out["p1"].benchmarks["paced"].median == 0.086
-    assert out["p2"].benchmarks["mixed"].median == 3.0
-    assert out["p1"].benchmarks["mixed"].median == 2.0
+    assert out["p1"].benchmarks["paced"].figure == 0.086
+    assert out["p2"].benchmarks["mixed"].figure == 3.0
+    assert out["p1"].benchmarks["mixed"].figure == 2.0
     # Reference: the median of every calibration figure (1000, 1000, 2000) = 1000 ns.
-    assert out["p2"].benchmarks["enc"].median == pytest.approx(2e-6 * 1000 / 2000)
+    assert out["p2"].benchmarks["enc"].figure == pytest.approx(2e-6 * 1000 / 2000)
 
 
 def test_no_calibration_at_all_is_a_no_op() -> None:

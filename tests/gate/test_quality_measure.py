@@ -83,7 +83,7 @@ def _run(origin: str, medians: Mapping[str, float], calibration: float | None) -
         origin=origin,
         benchmarks={
             name: ProcessBenchmark(
-                name=name, median=m, data=(m * 0.99, m, m * 1.01), extra_info=info
+                name=name, figure=m, data=(m * 0.99, m, m * 1.01), extra_info=info
             )
             for name, m in medians.items()
         },

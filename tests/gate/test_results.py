@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 import textwrap
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from agui_perf.gate.errors import GateError
@@ -24,6 +26,7 @@ from agui_perf.gate.store.results import (
     merge_processes,
     results_from_json,
     results_to_json,
+    server_cpu_figure,
 )
 from tests._support.results import make_memory, make_results, pb_doc, pb_entry
 
@@ -97,7 +100,7 @@ def test_load_from_file(tmp_path: Path) -> None:
     path.write_text(json.dumps(pb_doc(pb_entry("b", [0.1, 0.2, 0.3]))))
     run = load_pytest_benchmark(path)
     assert run.origin == f"benchmark results '{path}'"
-    assert run.benchmarks["b"].median == 0.2
+    assert run.benchmarks["b"].figure == 0.2
 
 
 @pytest.mark.parametrize(
@@ -208,7 +211,8 @@ def test_server_cpu_rounds_become_a_row_of_their_own() -> None:
     merged = merge_processes(runs, expected=["test_s[ours]", "test_encode"])
     derived = merged["test_s[ours] · server CPU"]
     assert sorted(merged) == ["test_encode", "test_s[ours]", "test_s[ours] · server CPU"]
-    assert derived.samples == (0.030, 0.022, 0.025)  # each process's median round
+    # Each process's lower quartile: with 3 rounds, the mean of the two lowest.
+    assert derived.samples == pytest.approx((0.025, 0.0215, 0.0245))
     assert derived.rounds == tuple(tuple(r) for r in cpu_rounds)
     assert derived.summary.rounds == 9
     # Only the server's own figures: budgets and charts read each figure from one row.
@@ -225,6 +229,21 @@ def test_server_cpu_rounds_become_a_row_of_their_own() -> None:
     assert derived.name == "test_s[ours]" + SERVER_CPU_SUFFIX
 
 
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 8, 12, 13, 60])
+def test_the_server_cpu_figure_is_numpys_lower_quartile(count: int) -> None:
+    rounds = [0.03 + 0.001 * ((7 * i) % count) + 0.0001 * i for i in range(count)]
+    assert server_cpu_figure(rounds) == pytest.approx(float(np.percentile(rounds, 25)))
+
+
+def test_a_phase_over_half_the_rounds_barely_moves_the_server_cpu_figure() -> None:
+    steady = [0.0280, 0.0282, 0.0279, 0.0281, 0.0283, 0.0280, 0.0278, 0.0281, 0.0282, 0.0280]
+    phased = steady[:5] + [t * 1.4 for t in steady[5:]]  # a host phase over the second half
+    slower = [t * 1.1 for t in steady]  # a code change: every round 10 % dearer
+    assert server_cpu_figure(phased) / server_cpu_figure(steady) < 1.01
+    assert statistics.median(phased) / statistics.median(steady) > 1.15  # what the median did
+    assert server_cpu_figure(slower) / server_cpu_figure(steady) == pytest.approx(1.1)
+
+
 @pytest.mark.parametrize(
     ("rounds", "message"),
     [
@@ -233,7 +252,7 @@ def test_server_cpu_rounds_become_a_row_of_their_own() -> None:
         ([0.03, "fast"], r"'server_cpu_s'\[1\] should be a number, found 'fast'"),
         ([0.03, -0.01], r"'server_cpu_s'\[1\] is -0.01; it must be non-negative"),
         ([float("inf")], r"'server_cpu_s'\[0\] is inf; a measurement must be a finite"),
-        ([0.0, 0.0, 0.1], "'server_cpu_s' has a median of 0 s: the server's CPU clock did not"),
+        ([0.0, 0.0, 0.1], "'server_cpu_s' has a CPU time of 0 s: the server's CPU clock did not"),
     ],
 )
 def test_malformed_server_cpu_rounds(rounds: object, message: str) -> None:
@@ -408,5 +427,5 @@ def test_check_complete() -> None:
 def test_process_run_is_plain_data() -> None:
     run = load_pytest_benchmark(pb_doc(pb_entry("a", [3.0, 1.0, 2.0])), origin="o")
     assert isinstance(run, ProcessRun)
-    assert run.benchmarks["a"].median == 2.0
+    assert run.benchmarks["a"].figure == 2.0
     assert run.benchmarks["a"].data == (3.0, 1.0, 2.0)

@@ -81,7 +81,7 @@ def calibrate_runs(
             factor = reference / cal
             benchmarks[name] = replace(
                 bench,
-                median=bench.median * factor,
+                figure=bench.figure * factor,
                 data=tuple(t * factor for t in bench.data),
             )
         out.append(replace(run, benchmarks=benchmarks))

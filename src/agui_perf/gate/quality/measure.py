@@ -1,7 +1,8 @@
 """The size of an injected slowdown, measured apart from the gate: calibration and true effect.
 
 Both use the gate's own runner (`runner.run_interleaved`): the copies' benchmark suites in
-fresh processes, interleaved A B A B, one median per benchmark and process, `cpu_bound`
+fresh processes, interleaved A B A B, one figure per benchmark and process (the median of
+its rounds; the lower quartile for a server-CPU row, as in the gate), `cpu_bound`
 benchmarks normalized by one calibration-loop reference over all copies. The effect is the
 gate's own estimate, the Hodges-Lehmann ratio of those per-process medians, slowed over
 unchanged (1.125 = 12.5 % slower), with its 95 % rank interval and the ratio of the raw
