@@ -324,8 +324,10 @@ def server_cpu_figure(times: Sequence[float]) -> float:
     groups; stream, concurrency, latency, workflow): quiet hours (30 groups) 1.8/1.9/8.8/4.5 %
     with the median, 1.4/1.9/5.4/3.0 % with the lower quartile; busier ones (30 groups)
     2.9/3.1/14/7.7 % against 2.8/2.9/12/6.8 %; a noisy hour (12 groups) 4.4/3.5/19/11 % against
-    3.1/2.7/13/5.3 %. Linear interpolation between order statistics (numpy's default): with
-    3 rounds it is the mean of the two lowest, never the single luckiest round.
+    3.1/2.7/13/5.3 %. No help when phases cover whole processes: in the noisiest hour measured
+    (30 groups) 19/13/17/18 % against 18/12/16/21 %. Linear interpolation between order
+    statistics (numpy's default): with 3 rounds it is the mean of the two lowest, never the
+    single luckiest round.
     """
     ordered = sorted(times)
     position = (len(ordered) - 1) / 4
