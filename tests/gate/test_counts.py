@@ -494,7 +494,12 @@ def test_a_toy_benchmark_counts_the_same_from_two_trees_and_a_change_shows(
         # machine or not (from a random folder per side they read up to 1.9 % apart).
         assert abs(float(same) - 1) <= REPEATABILITY / 100, f"{float(same) - 1:+.4%}"
     grown = Fraction(large["first"].instructions, small["first"].instructions)
-    assert 1.07 < grown < 1.13
+    # 10 % more iterations, but not exactly 10 % more instructions: the toy's calls are short,
+    # so one more or one fewer pymalloc slow path (a pool unlinked and linked again) moves a
+    # count by a few percent, and where those fall depends on the out folder's path, which is
+    # pytest's per run (seen: +13.6 % in one run under load). Wide enough for that, narrow
+    # enough to keep both states below apart.
+    assert 1.05 < grown < 1.20
     assert count_state(grown, 0.05) is CountState.REGRESSION
     assert count_state(grown, 0.25) is CountState.SLOWER
     # The files a person would look at stay: the log, the manifest, one dump per benchmark.

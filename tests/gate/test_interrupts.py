@@ -114,8 +114,9 @@ def toy_alloc():
 SCENARIOS = {{"toy_alloc": toy_alloc}}
 """
 
-#: Starts the gate with its SIGINT disposition set here (argv: control folder, "default" or
-#: "ignore", then agui-perf's arguments); wraps the gate function a moment needs.
+#: Starts the gate with SIGHUP at its default and its SIGINT disposition set here (argv:
+#: control folder, "default" or "ignore", then agui-perf's arguments); wraps the gate
+#: function a moment needs.
 LAUNCHER = (
     textwrap.dedent(
         """\
@@ -126,6 +127,9 @@ LAUNCHER = (
         import time
 
         CONTROL = sys.argv[1]
+        # A gate started from a terminal: SIGHUP at its default. The gate keeps SIGHUP ignored
+        # when it inherits it so (nohup), and a test run started under nohup passes that on.
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         if sys.argv[2] == "ignore":
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         else:

@@ -30,10 +30,12 @@ def _load(out: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dic
         [
             *(sys.executable, "-m", "agui_perf", "load", "--out", str(out)),
             *("--pyproject", str(ROOT / "pyproject.toml")),
-            *("--users", "2", "--spawn-rate", "2", "--duration", "3", "--think", "0.05,0.1"),
+            *("--users", "2", "--spawn-rate", "2", "--duration", "6", "--think", "0.05,0.1"),
             # AccountAnalysisUser alone (burst users fire on 10 s boundaries of the clock), with
             # runs of milliseconds: Locust's run time can end sooner than --duration says
-            # (seen: 1.1 s after spawning, of 3 s), and a run cut off is not counted.
+            # (seen: 1.1 s after spawning, of 3 s), and a run cut off is not counted. 6 s, not
+            # 3: with both cores busy and two test suites beside it, 3 s once ended with no
+            # finished run at all.
             *("--user-class", "AccountAnalysisUser", "--params", '{"token_delay": 0.0}', *extra),
         ],
         cwd=out.parent,
