@@ -12,7 +12,6 @@ Run: `.venv/bin/python -m pytest tests/benchmarks/test_encoder_bench.py --benchm
 from __future__ import annotations
 
 import inspect
-import time
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -24,6 +23,7 @@ from agui_perf.stream.encoder import encode, encode_many
 from agui_perf.stream.events import BUILDERS
 from agui_perf.stream.verify import Verifier
 from agui_perf.stream.workflows import WorkflowParams, iter_account_analysis
+from tests.benchmarks._cpu import measure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 PARAMS: Final = WorkflowParams()
 RUN: Final[list[Event]] = list(iter_account_analysis("bench-thread", "bench-run", PARAMS))
 SDK_ENCODER: Final = EventEncoder()
-#: Wall time one round aims for; rounds are fixed so the whole file stays well under 15 s.
-ROUND_S: Final = 0.002
-ROUNDS: Final = 60
 
 _CAMEL_TO_SNAKE: Final = {
     "messageId": "message_id",
@@ -110,24 +107,6 @@ def sdk_construct_and_encode_run() -> bytes:
 def sdk_encode_prebuilt_run() -> bytes:
     encode_sdk = SDK_ENCODER.encode
     return b"".join([encode_sdk(model).encode() for model in RUN_MODELS])
-
-
-def measure(benchmark: BenchmarkFixture, fn: Callable[[], object], events: int) -> object:
-    """Run ``fn`` in fixed rounds sized to ~ROUND_S each; record events per second."""
-    start = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - start, 1e-7)
-    iterations = max(1, min(10_000, int(ROUND_S / one)))
-    # pytest-benchmark's pedantic() is unannotated.
-    result: object = benchmark.pedantic(  # type: ignore[no-untyped-call]
-        fn, rounds=ROUNDS, iterations=iterations, warmup_rounds=2
-    )
-    # Under --benchmark-disable (the smoke run in `nox -s tests`) there are no stats: the
-    # calibration call is then the only measurement, enough to prove the figure is published.
-    median: float = one if benchmark.stats is None else benchmark.stats.stats.median
-    benchmark.extra_info["events"] = events
-    benchmark.extra_info["events_per_s"] = round(events / median)
-    return result
 
 
 RUN_IMPLEMENTATIONS: Final = {
