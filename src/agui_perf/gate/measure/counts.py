@@ -85,11 +85,12 @@ COUNTS_PLUGIN = "agui_perf_counts"
 #: pytest -m expression: what is counted.
 COUNT_SELECT = f"cpu_bound and ({REFERENCE_DESELECT})"
 #: Counted calls per benchmark. Measured: 20 and 40 calls gave per-call counts within 0.3 %
-#: (what is left of the START/STOP window's own cost, the same on both sides), and 20 calls of
-#: the largest benchmark (1.1 M instructions a call) take well under a second under callgrind.
+#: (what is left of the START/STOP window's own cost, the same on both sides). The largest
+#: benchmark, the in-process serve (9.4 M instructions a call), adds about 5 s a side under
+#: callgrind with its 10 warm-up calls; the others, well under a second each.
 DEFAULT_CALLS = 20
-#: Seconds one side may take (measured: 12 s a side on an idle 2-core machine, 40 s on a
-#: badly overloaded one).
+#: Seconds one side may take (measured: 12 s a side on an idle 2-core machine and 40 s on a
+#: badly overloaded one before the in-process serve benchmark, 16-23 s a side with it).
 DEFAULT_COUNT_TIMEOUT = 300.0
 VALGRIND_NOT_FOUND = "valgrind not found"
 HOOKS_NOT_FOUND = "pytest-codspeed's instrument hooks not found (install agui-perf[gate])"
