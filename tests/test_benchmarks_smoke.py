@@ -22,11 +22,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import httpx
 import orjson
 import pytest
 
 from agui_perf.gate.store.results import SERVER_CPU_SUFFIX, load_pytest_benchmark
-from tests._support.server import HOST, subprocess_env
+from agui_perf.stream.app import create_app
+from tests._support.server import HOST, running_server, subprocess_env
+from tests.benchmarks import test_serve_bench as serve
 from tests.benchmarks._sse import (
     LATENCY_KEYS,
     Capture,
@@ -85,6 +88,8 @@ REQUIRED_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "test_build_and_encode_one_event": frozenset({"events_per_s"}),
     "test_verifier_one_run": frozenset({"events_per_s"}),
     "test_iter_account_analysis": frozenset({"events_per_s"}),
+    "test_serve_burst_in_process": frozenset({"events_per_s"}),
+    "test_serve_per_event_in_process": frozenset({"events_per_s"}),
 }
 
 
@@ -305,3 +310,28 @@ async def test_post_counts_a_refused_connection_and_a_silent_server_as_errors() 
         silent = await post(HOST, port, b"GET / HTTP/1.1\r\n\r\n", timeout=0.05)
         await asyncio.wait_for(client_gone.wait(), 60)
     assert silent.error == "no end of response after 0.05s"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "events"),
+    [("burst", serve.BURST_EVENTS), (serve.PER_EVENT, serve.PER_EVENT_EVENTS)],
+)
+def test_the_in_process_serve_sends_what_the_server_sends_over_loopback(
+    workflow: str, events: int
+) -> None:
+    """The in-process serve benchmarks measure the real response, not a look-alike: their
+    exchange gets the same status and body bytes as a client of the same app under uvicorn."""
+    body = serve.request_body(workflow, events)
+    app = create_app(workflows=serve.APP_WORKFLOWS)
+    loop = serve.server_loop()
+    try:
+        status, chunks = serve.InProcessExchange(app, loop).serve(body)
+    finally:
+        loop.close()
+    with running_server(app) as url, httpx.Client(timeout=30) as client:
+        response = client.post(
+            f"{url}/agent", content=body, headers={"content-type": "application/json"}
+        )
+    assert (status, response.status_code) == (200, 200)
+    assert b"".join(chunks) == response.content == serve.expected_body(workflow, events)
+    assert response.headers["content-type"].startswith("text/event-stream")
