@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from agui_perf.gate.decide.compare import compare
+from agui_perf.gate.decide.count_compare import compare_counts
 from agui_perf.gate.decide.verdict import AcceptedState, decide, error_verdict
 from agui_perf.gate.quality.cases import UNCHANGED, plan_cases
 from agui_perf.gate.quality.gate_runs import GateRun, read_verdict
@@ -17,12 +19,14 @@ from agui_perf.gate.quality.measure import Calibration, Effect, Step
 from agui_perf.gate.quality.report import (
     CaseResult,
     Report,
+    benchmarks_table,
     report_json,
     report_markdown,
     write_report,
 )
 from agui_perf.gate.quality.tally import STATES, tally
 from agui_perf.gate.store.config import Settings
+from agui_perf.gate.store.results import CountResult, Counts
 from tests._support.results import make_memory, make_results
 
 if TYPE_CHECKING:
@@ -47,6 +51,23 @@ def real_verdict(shift: float, seed: int, *, peak: int = 1_000_000) -> dict[str,
     )
     comparison = compare(base, cur, Settings(), accepted_found=True)
     return decide(comparison, (), FOUND, Settings()).to_json()
+
+
+def counted_verdict(serve: int, encode: int) -> dict[str, object]:
+    """A verdict.json with instruction counts: `serve` and `encode` instructions per call
+    against 1,000 each on the accepted side; timing and memory unchanged."""
+
+    def side(counts: dict[str, int]) -> Any:
+        results = make_results({"enc": _samples(1.0, 1)}, [make_memory("m")])
+        benchmarks = {name: CountResult(name, value * 20, 20) for name, value in counts.items()}
+        return dataclasses.replace(
+            results, counts=Counts(benchmarks=benchmarks, tool="valgrind-3.19.0", missing=None)
+        )
+
+    base, cur = side({"serve": 1000, "encode": 1000}), side({"serve": serve, "encode": encode})
+    comparison = compare(base, cur, Settings(), accepted_found=True)
+    counts = compare_counts(base, cur, Settings(), accepted_found=True)
+    return decide(comparison, (), FOUND, Settings(), counts).to_json()
 
 
 def write_run(
@@ -100,6 +121,33 @@ def test_real_verdicts_are_tallied(tmp_path: Path) -> None:
     memory = rows["memory", "m"]
     assert (memory.failed, memory.states) == (1, {"regression": 1, "unchanged": 2})
     assert result.wall_summary == (60.0, 60.0, 60.0)
+
+
+def test_instruction_counts_are_rows_of_their_own(tmp_path: Path) -> None:
+    runs = [
+        write_run(tmp_path / "r1", counted_verdict(1250, 1000), status=1),
+        write_run(tmp_path / "r2", counted_verdict(1050, 1000)),
+        write_run(tmp_path / "r3", counted_verdict(1000, 1000)),
+    ]
+    assert [r.overall for r in runs] == ["fail", "pass", "pass"]
+    result = tally(runs)
+    rows = {(row.kind, row.name): row for row in result.rows}
+    assert [key for key in rows if key[0] == "counts"] == [
+        ("counts", "encode"),
+        ("counts", "serve"),
+    ]
+    serve = rows["counts", "serve"]
+    assert (serve.runs, serve.failed) == (3, 1)
+    assert serve.states == {"regression": 1, "slower": 1, "unchanged": 1}
+    assert serve.ratios == pytest.approx((1.25, 1.05, 1.0))
+    assert rows["counts", "encode"].states == {"unchanged": 3}
+    # The timing row of the same name stays apart from its count.
+    assert rows["timing", "enc"].states == {"unchanged": 3}
+    report = Report(
+        head="f" * 40, accepted="HEAD", gate_args=(), runs=3, cases=(CaseResult(UNCHANGED, result),)
+    )
+    [line] = [line for line in benchmarks_table(report) if "instructions: serve" in line]
+    assert " +5.0 % " in line  # the median of the three runs' count ratios
 
 
 def test_unknown_states_and_fields_are_counted_not_trusted(tmp_path: Path) -> None:

@@ -129,7 +129,9 @@ def benchmarks_table(report: Report) -> list[str]:
     rows = []
     for result in report.cases:
         for row in result.tally.rows:
-            name = row.name if row.kind == "timing" else f"memory: {row.name}"
+            name = {"memory": f"memory: {row.name}", "counts": f"instructions: {row.name}"}.get(
+                row.kind, row.name
+            )
             effect = result.effects.get(row.name) if row.kind == "timing" else None
             rows.append(
                 [

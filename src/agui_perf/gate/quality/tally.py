@@ -1,4 +1,4 @@
-"""Count what the gate said over the runs of one case: per benchmark and memory scenario.
+"""Count what the gate said over the runs of one case: per benchmark, memory scenario and count.
 
 Reads each run's `verdict.json` as plain data and tolerates what it does not know: states are
 counted as the strings they are (a newer gate may add some, e.g. `slower`/`faster`), and an
@@ -26,7 +26,8 @@ STATES = ("regression", "slower", "unchanged", "inconclusive", "improvement", "f
 
 @dataclass(frozen=True)
 class Row:
-    """One benchmark (kind "timing") or memory scenario (kind "memory") over a case's runs."""
+    """One row over a case's runs: a benchmark's timing (kind "timing"), a memory scenario
+    ("memory") or a benchmark's instruction count ("counts", its ratio current / baseline)."""
 
     kind: str
     name: str
@@ -83,10 +84,18 @@ class _Acc:
         self.ratios: list[float] = []
 
 
+def _count_rows(verdict: Mapping[str, object]) -> list[Mapping[str, object]]:
+    counts = verdict.get("counts")
+    if not isinstance(counts, dict):
+        return []
+    return _entries(counts, "rows")
+
+
 def tally(runs: Sequence[GateRun]) -> CaseTally:
-    """The case's rows from its gate runs, benchmarks (by name) first, then memory."""
+    """The case's rows from its gate runs: benchmarks (by name) first, then memory, then counts."""
     timing: dict[str, _Acc] = {}
     memory: dict[str, _Acc] = {}
+    counts: dict[str, _Acc] = {}
     failed_runs = errors = 0
     error_lines: list[str] = []
     for run in runs:
@@ -108,18 +117,27 @@ def tally(runs: Sequence[GateRun]) -> CaseTally:
             ratio = _number(entry.get("ratio"))
             if ratio is not None:
                 acc.ratios.append(ratio)
-        for entry in _entries(verdict, "memory"):
-            name, state = entry.get("scenario"), entry.get("state")
-            if not isinstance(name, str) or not isinstance(state, str):
-                continue
-            acc = memory.setdefault(name, _Acc())
-            acc.runs += 1
-            acc.states[state] += 1
-            failing = entry.get("failing")
-            acc.failed += failing is True if isinstance(failing, bool) else state == "regression"
+        for key, found, accs in (
+            ("scenario", _entries(verdict, "memory"), memory),
+            ("benchmark", _count_rows(verdict), counts),
+        ):
+            for entry in found:
+                name, state = entry.get(key), entry.get("state")
+                if not isinstance(name, str) or not isinstance(state, str):
+                    continue
+                acc = accs.setdefault(name, _Acc())
+                acc.runs += 1
+                acc.states[state] += 1
+                failing = entry.get("failing")
+                if not isinstance(failing, bool):
+                    failing = state == "regression"
+                acc.failed += failing
+                change = _number(entry.get("change"))
+                if accs is counts and change is not None:
+                    acc.ratios.append(1.0 + change)
     rows = [
         Row(kind, name, acc.runs, acc.failed, dict(acc.states), tuple(acc.ratios))
-        for kind, accs in (("timing", timing), ("memory", memory))
+        for kind, accs in (("timing", timing), ("memory", memory), ("counts", counts))
         for name, acc in sorted(accs.items())
     ]
     return CaseTally(
