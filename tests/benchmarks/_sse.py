@@ -21,6 +21,7 @@ the difference is the event's latency through the server, the socket and this cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 from dataclasses import dataclass, field
 from time import monotonic_ns
@@ -34,7 +35,7 @@ from agui_perf.suite import frames as sse
 from agui_perf.suite.server_cpu import time_server_rounds
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 
     from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -47,6 +48,7 @@ __all__ = [
     "Frame",
     "Run",
     "agent_request",
+    "client_loop",
     "latency_summary",
     "post",
     "read_frames",
@@ -282,26 +284,45 @@ def latency_summary(latencies_ns: Sequence[int]) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def client_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The timed client's event loop, driven a round at a time with `run_until_complete`.
+
+    Not `asyncio.Runner`: when SIGINT has Python's default handler, `Runner.run` installs a
+    handler of its own for every call and, putting the old one back, formats the repr of the
+    task it wrapped, whose result here is the whole captured run. That cost landed inside the
+    timed round, and only when the gate was started from a terminal: a background job has
+    SIGINT ignored, and then the Runner leaves signals alone.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def timed_rounds(
     benchmark: BenchmarkFixture,
-    runner: asyncio.Runner,
     make: Callable[[], Coroutine[Any, Any, _T]],
     rounds: int,
     cpu: ServerCpu,
     *,
     warmup: int = 1,
 ) -> tuple[list[_T], list[_T]]:
-    """Time `rounds` runs of `make()` on `runner` after `warmup` ones: (warm-up, measured) results.
+    """Time `rounds` runs of `make()` after `warmup` ones: (warm-up, measured) results.
 
-    One call a round, the server's CPU time read around each (`time_server_rounds`). The
-    results are kept for the caller to analyse after the timing is over.
+    One call a round on one `client_loop`, the server's CPU time read around each
+    (`time_server_rounds`). The results are kept for the caller to analyse after the timing
+    is over.
     """
     results: list[_T] = []
+    with client_loop() as loop:
 
-    def one_round() -> None:
-        results.append(runner.run(make()))
+        def one_round() -> None:
+            results.append(loop.run_until_complete(make()))
 
-    time_server_rounds(benchmark, one_round, rounds, cpu, warmup=warmup)
+        time_server_rounds(benchmark, one_round, rounds, cpu, warmup=warmup)
     # Under --benchmark-disable pedantic() calls the function once, without a warm-up.
     return results[:-rounds], results[-rounds:]
 
@@ -322,15 +343,13 @@ def timed_runs(
     A failed run fails the benchmark, after the timing, naming the first reason: a run that
     lost events would otherwise look fast.
     """
-    with asyncio.Runner() as runner:
-        _, captures = timed_rounds(
-            benchmark,
-            runner,
-            lambda: post(host, port, request, timeout=timeout),
-            rounds,
-            cpu,
-            warmup=warmup,
-        )
+    _, captures = timed_rounds(
+        benchmark,
+        lambda: post(host, port, request, timeout=timeout),
+        rounds,
+        cpu,
+        warmup=warmup,
+    )
     runs = [read_run(capture) for capture in captures]
     failed = [run.error for run in runs if run.error]
     if failed:

@@ -91,10 +91,7 @@ def test_concurrent_streams(
         for i in range(streams)
     ]
     cpu = agui_server.cpu()
-    with asyncio.Runner() as runner:
-        warmup, measured = timed_rounds(
-            benchmark, runner, lambda: _streams(host, port, requests), rounds, cpu
-        )
+    warmup, measured = timed_rounds(benchmark, lambda: _streams(host, port, requests), rounds, cpu)
 
     # The warm-up's streams count as errors too: every stream this benchmark opened.
     warmup_runs = [[read_run(capture) for capture in batch] for batch in warmup]

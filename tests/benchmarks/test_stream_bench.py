@@ -129,10 +129,9 @@ def test_stream_events_per_second(
     else:
         rounds = agui_scale.rounds(ROUNDS, ROUNDS_FLOOR)
     request = agent_request(HOST, port, workflow=WORKFLOW, params=PARAMS)
-    with asyncio.Runner() as runner:
-        _, captures = timed_rounds(
-            benchmark, runner, lambda: post(HOST, port, request, timeout=TIMEOUT), rounds, cpu
-        )
+    _, captures = timed_rounds(
+        benchmark, lambda: post(HOST, port, request, timeout=TIMEOUT), rounds, cpu
+    )
     frames = [frames_or_problem(capture) for capture in captures]
     assert frames, "no round was run"
     assert all(count == EXPECTED_FRAMES for count in frames), f"{EXPECTED_FRAMES} each: {frames}"
