@@ -41,7 +41,13 @@ if TYPE_CHECKING:
 
     from agui_perf.stream.types import Event
 
-__all__ = ["CONCURRENT_STREAMS", "MANY_CONCURRENT_STREAMS", "SCENARIOS", "SEQUENTIAL_STREAMS"]
+__all__ = [
+    "CONCURRENT_STREAMS",
+    "MANY_CONCURRENT_STREAMS",
+    "SCENARIOS",
+    "SEQUENTIAL_STREAMS",
+    "request_scope",
+]
 
 SEQUENTIAL_STREAMS = 100
 CONCURRENT_STREAMS = 100
@@ -175,10 +181,12 @@ def _body(index: int, workflow: str) -> bytes:
     return _body_template(workflow) % (index, index)
 
 
-async def _stream(index: int, workflow: str = "account_analysis") -> None:
-    """One POST /agent, driven in process; raises unless the stream ends with RUN_FINISHED."""
-    body = _body(index, workflow)
-    scope: Scope = {
+def request_scope(body: bytes, client_port: int = 50000) -> Scope:
+    """`POST /agent` with `body`, as uvicorn hands it to the app (ASGI 3, HTTP/1.1).
+
+    Also what the in-process serve benchmarks (`test_serve_bench`) send.
+    """
+    return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": "1.1",
@@ -194,10 +202,16 @@ async def _stream(index: int, workflow: str = "account_analysis") -> None:
             (b"accept", b"text/event-stream"),
             (b"content-length", str(len(body)).encode()),
         ],
-        "client": ("127.0.0.1", 50000 + index),
+        "client": ("127.0.0.1", client_port),
         "server": ("127.0.0.1", 8000),
         "state": {},
     }
+
+
+async def _stream(index: int, workflow: str = "account_analysis") -> None:
+    """One POST /agent, driven in process; raises unless the stream ends with RUN_FINISHED."""
+    body = _body(index, workflow)
+    scope = request_scope(body, 50000 + index)
     # A future rather than an asyncio.Event (which allocates a deque): the harness's own
     # memory per stream is part of the peak too, so it is kept small.
     response_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -38,9 +38,10 @@ from agui_perf.stream.app import create_app
 from agui_perf.stream.encoder import encode_many
 from agui_perf.stream.workflows import WORKFLOWS, WorkflowParams
 from tests.benchmarks._cpu import measure
+from tests.benchmarks.memory_scenarios import request_scope
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, MutableMapping
+    from collections.abc import Iterator
 
     from pytest_benchmark.fixture import BenchmarkFixture
     from starlette.types import ASGIApp, Message
@@ -86,29 +87,6 @@ def expected_body(workflow: str, events: int) -> bytes:
         return [event async for event in agent]
 
     return encode_many(asyncio.run(collect()))
-
-
-def request_scope(body: bytes) -> MutableMapping[str, object]:
-    """`POST /agent` as uvicorn hands it to the app (ASGI 3, HTTP/1.1)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/agent",
-        "raw_path": b"/agent",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
 
 
 class InProcessExchange:
