@@ -29,7 +29,7 @@ import pytest
 from agui_perf.gate.store.results import SERVER_CPU_SUFFIX, load_pytest_benchmark
 from agui_perf.stream.app import create_app
 from tests._support.server import HOST, running_server, subprocess_env
-from tests.benchmarks import test_serve_bench as serve
+from tests.benchmarks import _serve as serve
 from tests.benchmarks._sse import (
     LATENCY_KEYS,
     Capture,

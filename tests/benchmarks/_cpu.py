@@ -1,9 +1,13 @@
-"""How the `cpu_bound` benchmarks time a call: fixed rounds of a few milliseconds each.
+"""How the CPU-bound benchmarks time a call: fixed rounds of a few milliseconds each.
 
 Fixed rounds rather than pytest-benchmark's own calibration keep each file's wall time known
 and the same on both sides of a comparison; the gate times its calibration loop around each
 benchmark and normalizes by it (`agui_perf.gate.measure.calibration`), and counts the same
 calls under callgrind, where `rounds` and `iterations` are ignored.
+
+This helper never spells the marker's name: a helper module that does makes the gate's count
+process collect the whole folder (`agui_perf.gate.measure.counts.count_targets` says why that
+matters).
 """
 
 from __future__ import annotations
