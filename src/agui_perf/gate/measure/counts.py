@@ -86,8 +86,8 @@ COUNTS_PLUGIN = "agui_perf_counts"
 COUNT_SELECT = f"cpu_bound and ({REFERENCE_DESELECT})"
 #: Counted calls per benchmark. Measured: 20 and 40 calls gave per-call counts within 0.3 %
 #: (what is left of the START/STOP window's own cost, the same on both sides). The largest
-#: benchmark, the in-process serve (9.4 M instructions a call), adds about 5 s a side under
-#: callgrind with its 10 warm-up calls; the others, well under a second each.
+#: benchmarks, the two in-process serves (5.0 M and 7.2 M instructions a call), take a few
+#: seconds a side under callgrind with their 10 warm-up calls; the others, well under a second.
 DEFAULT_CALLS = 20
 #: Seconds one side may take (measured: 12 s a side on an idle 2-core machine and 40 s on a
 #: badly overloaded one before the in-process serve benchmark, 16-23 s a side with it).
